@@ -1,0 +1,1 @@
+"""analytics_service: rollups of expense events: summaries, trends, insights, forecasts."""

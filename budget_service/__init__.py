@@ -1,0 +1,1 @@
+"""budget_service: monthly budgets, their status, threshold alerts and hard limits."""

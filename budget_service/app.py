@@ -1,0 +1,23 @@
+"""budget_service app factory: ``uvicorn --factory budget_service.app:create_app``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from budget_service.events import HANDLERS
+from budget_service.routes import router
+from budget_service.settings import Settings
+from budget_service.storage import create_indexes
+from shared.service import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(
+        settings,
+        title="budget_service",
+        description="Monthly budgets, status, threshold alerts and hard limits.",
+        routers=[router],
+        create_indexes=create_indexes,
+        handlers=HANDLERS,
+    )

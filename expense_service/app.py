@@ -1,0 +1,23 @@
+"""expense_service app factory: ``uvicorn --factory expense_service.app:create_app``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from expense_service.events import HANDLERS
+from expense_service.routes import router
+from expense_service.settings import Settings
+from expense_service.storage import create_indexes
+from shared.service import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(
+        settings,
+        title="expense_service",
+        description="Expenses and income, categories, CSV import and export.",
+        routers=[router],
+        create_indexes=create_indexes,
+        handlers=HANDLERS,
+    )

@@ -1,0 +1,1 @@
+"""gateway: the only public port. Verifies access tokens, rate-limits auth, proxies to services."""

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import AnyHttpUrl, Field
+
+from shared.settings import ServiceSettings
+
+LOCAL_UPSTREAMS = {
+    "user_service": ["http://127.0.0.1:8001"],
+    "expense_service": ["http://127.0.0.1:8002"],
+    "budget_service": ["http://127.0.0.1:8003"],
+    "analytics_service": ["http://127.0.0.1:8004"],
+    "notification_service": ["http://127.0.0.1:8005"],
+}
+
+
+class Settings(ServiceSettings):
+    service_name: ClassVar[str] = "gateway"
+    mongodb_db: str = "gateway"
+
+    # service → base URLs, used round-robin. In the environment, JSON:
+    # UPSTREAMS='{"user_service": ["http://users-1:8001", "http://users-2:8001"], ...}'
+    upstreams: dict[str, list[AnyHttpUrl]] = Field(
+        default_factory=lambda: {k: [AnyHttpUrl(u) for u in v] for k, v in LOCAL_UPSTREAMS.items()}
+    )
+    upstream_connect_timeout: float = Field(default=2.0, gt=0)
+    upstream_timeout: float = Field(default=30.0, gt=0, description="waiting for a response")
+    upstream_max_connections: int = Field(default=512, ge=1)
+    upstream_max_keepalive: int = Field(default=128, ge=1)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # CSV import takes files up to 5 MB, plus multipart overhead.
+    upload_max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    upload_paths: list[str] = Field(default_factory=lambda: ["/api/expenses/import"])
+
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # Auth routes: all requests per client IP, and failed logins per account, in fixed windows.
+    auth_ip_limit: int = Field(default=30, ge=1)
+    auth_ip_window_seconds: int = Field(default=60, ge=1)
+    login_failure_limit: int = Field(default=10, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+
+    openapi_cache_seconds: float = Field(default=30.0, ge=0)

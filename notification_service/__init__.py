@@ -1,0 +1,1 @@
+"""notification_service: in-app notifications, live push over SSE, and email."""

@@ -1,0 +1,1 @@
+"""The small library every service uses: settings, logging, Mongo, events, outbox, auth, health."""

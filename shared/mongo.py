@@ -1,0 +1,54 @@
+"""One PyMongo ``AsyncMongoClient`` per process, and the transaction helper every write uses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+Document = dict[str, Any]
+Database = AsyncDatabase[Document]
+IndexSetup = Callable[[Database], Awaitable[None]]
+
+
+def utcnow() -> datetime:
+    """Now, to the millisecond: what BSON stores, so a value reads back as it was written."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class Mongo:
+    def __init__(self, url: str, database: str) -> None:
+        # tz_aware: datetimes come back as aware UTC, as they went in.
+        self.client: AsyncMongoClient[Document] = AsyncMongoClient(
+            url, tz_aware=True, serverSelectionTimeoutMS=5000, appname=database
+        )
+        self.db: Database = self.client[database]
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.admin.command("ping")
+        except Exception:
+            return False
+        return True
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncClientSession]:
+        """A session inside a transaction: commits on exit, aborts on any exception."""
+        async with (
+            self.client.start_session() as session,
+            await session.start_transaction(
+                read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
+            ),
+        ):
+            yield session
+
+    async def close(self) -> None:
+        await self.client.close()

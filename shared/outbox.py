@@ -1,0 +1,180 @@
+"""Transactional outbox: a change and its events commit together, a relay publishes them later.
+
+``Outbox.unit_of_work()`` opens a Mongo transaction; events emitted in it are inserted into the
+``outbox`` collection inside that same transaction, so there is never a change without its event
+nor an event without its change. The relay then publishes each entry with publisher confirms and
+marks it sent. Entry states:
+
+    pending ──claim──> in_flight ──confirmed──> sent
+        ^                  │
+        └──── publish failed / lease expired (process died mid-publish) ────┘
+
+A claimed entry carries a lease (``available_at``); if its process dies before marking it sent,
+the lease runs out and another relay (or the same one after restart) publishes it again. Delivery
+is therefore at least once, which is why consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from shared.bus import EventBus
+from shared.events import EventEnvelope, Payload
+from shared.log import request_id_var
+from shared.mongo import Database, Mongo
+
+log = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(seconds=30)
+SENT_RETENTION_SECONDS = 7 * 24 * 3600
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SENT = "sent"
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: ``session`` for the writes, ``emit`` for the events that go with them."""
+
+    session: AsyncClientSession
+    db: Database
+    producer: str
+    emitted: list[EventEnvelope] = field(default_factory=list)
+
+    async def emit(self, payload: Payload, *, user_id: str | None) -> EventEnvelope:
+        envelope = EventEnvelope.of(payload, producer=self.producer, user_id=user_id)
+        now = datetime.now(UTC)
+        await self.db.outbox.insert_one(
+            {
+                "_id": envelope.id,
+                "envelope": envelope.model_dump(mode="json"),
+                "state": OutboxState.PENDING.value,
+                "attempts": 0,
+                "request_id": request_id_var.get(),
+                "created_at": now,
+                "available_at": now,
+            },
+            session=self.session,
+        )
+        self.emitted.append(envelope)
+        return envelope
+
+
+async def create_outbox_indexes(db: Database) -> None:
+    await db.outbox.create_index([("state", ASCENDING), ("available_at", ASCENDING)])
+    await db.outbox.create_index("sent_at", expireAfterSeconds=SENT_RETENTION_SECONDS)
+
+
+class Outbox:
+    def __init__(
+        self,
+        mongo: Mongo,
+        bus: EventBus,
+        *,
+        producer: str,
+        batch_size: int = 100,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._mongo = mongo
+        self._bus = bus
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        async with self._mongo.transaction() as session:
+            uow = UnitOfWork(session=session, db=self._mongo.db, producer=self._producer)
+            yield uow
+        # Only after the commit: woken earlier, the relay could not see the entries yet.
+        if uow.emitted:
+            self._wake.set()
+
+    async def run_relay(self) -> None:
+        """Publishes pending entries until cancelled; woken at once by every commit with events."""
+        failures = 0
+        while True:
+            try:
+                published = await self.relay_batch()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("outbox relay failed; retrying")
+                published = 0
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+            if published >= self._batch_size:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def relay_batch(self) -> int:
+        """Claims and publishes up to one batch; returns how many were published."""
+        outbox = self._mongo.db.outbox
+        published = 0
+        for _ in range(self._batch_size):
+            now = datetime.now(UTC)
+            entry = await outbox.find_one_and_update(
+                {
+                    "state": {"$in": [OutboxState.PENDING.value, OutboxState.IN_FLIGHT.value]},
+                    "available_at": {"$lte": now},
+                },
+                {
+                    "$set": {
+                        "state": OutboxState.IN_FLIGHT.value,
+                        "available_at": now + CLAIM_LEASE,
+                    },
+                    "$inc": {"attempts": 1},
+                },
+                sort=[("created_at", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if entry is None:
+                break
+            envelope = EventEnvelope.model_validate(entry["envelope"])
+            request_id_var.set(entry.get("request_id"))
+            try:
+                await self._bus.publish(envelope, correlation_id=entry.get("request_id"))
+            except Exception as exc:
+                retry_in = min(300.0, 2.0 ** min(entry["attempts"], 8))
+                log.error(
+                    "could not publish %s %s (attempt %d), retrying in %.0fs: %r",
+                    envelope.type,
+                    envelope.id,
+                    entry["attempts"],
+                    retry_in,
+                    exc,
+                )
+                await outbox.update_one(
+                    {"_id": entry["_id"]},
+                    {
+                        "$set": {
+                            "state": OutboxState.PENDING.value,
+                            "last_error": repr(exc),
+                            "available_at": now + timedelta(seconds=retry_in),
+                        }
+                    },
+                )
+                continue
+            await outbox.update_one(
+                {"_id": entry["_id"]},
+                {
+                    "$set": {"state": OutboxState.SENT.value, "sent_at": datetime.now(UTC)},
+                    "$unset": {"last_error": ""},
+                },
+            )
+            published += 1
+        return published

@@ -1,0 +1,169 @@
+"""The one app factory behind every service, so that knowing one service means knowing all.
+
+A service supplies its settings, routers, indexes and event handlers; this module gives it
+logging with request ids, metrics, ``/health`` and ``/ready``, a Mongo client, the event bus, the
+outbox relay, an idempotent consumer on its own queue, and token verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.auth import JwksKeys, KeyLookup, TokenVerifier
+from shared.bus import RabbitEventBus
+from shared.consumer import Handler, IdempotentConsumer, create_consumer_indexes
+from shared.events import EventType
+from shared.health import ReadinessCheck, health_router
+from shared.log import RequestIdMiddleware, configure_logging
+from shared.metrics import MetricsMiddleware, metrics_router
+from shared.mongo import Database, IndexSetup, Mongo
+from shared.outbox import Outbox, create_outbox_indexes
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT_SECONDS = 60.0
+T = TypeVar("T")
+
+
+@dataclass
+class ServiceRuntime:
+    settings: ServiceSettings
+    mongo: Mongo
+    bus: RabbitEventBus
+    outbox: Outbox
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def db(self) -> Database:
+        return self.mongo.db
+
+
+ExtraLifespan = Callable[[FastAPI, ServiceRuntime], AbstractAsyncContextManager[None]]
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    create_indexes: IndexSetup,
+    handlers: Mapping[EventType, Handler],
+    key_lookup: KeyLookup | None = None,
+    extra_lifespan: ExtraLifespan | None = None,
+    **fastapi_options: Any,
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo = Mongo(settings.mongodb_url, settings.mongodb_db)
+        bus = RabbitEventBus(
+            settings.amqp_url,
+            settings.events_exchange,
+            client_name=settings.service_name,
+            prefetch=settings.consumer_prefetch,
+            delivery_limit=settings.delivery_limit,
+        )
+        outbox = Outbox(mongo, bus, producer=settings.service_name)
+        runtime = ServiceRuntime(settings, mongo, bus, outbox)
+        runtime.readiness = {"mongodb": mongo.ping, "rabbitmq": _async_bool(bus.is_connected)}
+        app.state.runtime = runtime
+        app.state.token_verifier = TokenVerifier(
+            key_lookup or JwksKeys(settings.jwks_url),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        await _retry_until_up("MongoDB", lambda: _setup_indexes(mongo.db, create_indexes))
+        await _retry_until_up("RabbitMQ", bus.connect)
+        if handlers:
+            consumer = IdempotentConsumer(outbox, handlers)
+            await bus.consume(settings.queue_name, consumer.handlers, consumer.on_message)
+        if settings.outbox_relay_enabled:
+            runtime.background.append(asyncio.create_task(outbox.run_relay(), name="outbox"))
+        log.info("%s started", settings.service_name)
+        try:
+            if extra_lifespan is None:
+                yield
+            else:
+                async with extra_lifespan(app, runtime):
+                    yield
+        finally:
+            for task in runtime.background:
+                task.cancel()
+            await asyncio.gather(*runtime.background, return_exceptions=True)
+            await bus.close()
+            await mongo.close()
+            log.info("%s stopped", settings.service_name)
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        **fastapi_options,
+    )
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(health_router(lambda: app.state.runtime.readiness))
+    app.include_router(metrics_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _setup_indexes(db: Database, create_indexes: IndexSetup) -> None:
+    await create_outbox_indexes(db)
+    await create_consumer_indexes(db)
+    await create_indexes(db)
+
+
+async def _retry_until_up(what: str, attempt: Callable[[], Awaitable[Any]]) -> None:
+    """Dependencies may start after us (compose, the launcher): wait for them, within reason."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
+    delay = 0.25
+    while True:
+        try:
+            await attempt()
+            return
+        except Exception as exc:
+            if loop.time() > deadline:
+                raise RuntimeError(
+                    f"{what} unreachable for {STARTUP_TIMEOUT_SECONDS:.0f}s"
+                ) from exc
+            log.warning("waiting for %s: %r", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _async_bool(check: Callable[[], bool]) -> ReadinessCheck:
+    async def run() -> bool:
+        return check()
+
+    return run
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "internal error"}, status_code=500)

@@ -1,0 +1,58 @@
+"""A service's local copy of the user profiles it needs (currency, timezone, email).
+
+Fed by user.registered / user.updated / user.deleted, so services never call user_service to
+learn who a user is. Events may arrive out of order: a profile keeps the ``occurred_at`` it
+reflects and ignores older news, and a deletion leaves a tombstone that later updates cannot
+bring back. On user.deleted the service's own data is purged through its ``purge`` function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from shared.consumer import Handler
+from shared.events import EventEnvelope, EventType, UserDeleted, UserProfile
+from shared.mongo import Database, Document
+from shared.outbox import UnitOfWork
+
+PurgeUser = Callable[[UnitOfWork, str], Awaitable[None]]
+
+
+async def user_profile(db: Database, user_id: str) -> Document | None:
+    profile = await db.users.find_one({"_id": user_id, "deleted": {"$ne": True}})
+    return profile
+
+
+def user_directory_handlers(purge: PurgeUser) -> Mapping[EventType, Handler]:
+    async def on_profile(event: EventEnvelope, uow: UnitOfWork) -> None:
+        payload = event.payload()
+        assert isinstance(payload, UserProfile)
+        current = await uow.db.users.find_one({"_id": payload.user_id}, session=uow.session)
+        if current is not None and (
+            current.get("deleted") or current["as_of"] >= event.occurred_at
+        ):
+            return
+        profile = payload.model_dump(exclude={"user_id"})
+        await uow.db.users.update_one(
+            {"_id": payload.user_id},
+            {"$set": {**profile, "as_of": event.occurred_at}},
+            upsert=True,
+            session=uow.session,
+        )
+
+    async def on_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
+        payload = event.payload()
+        assert isinstance(payload, UserDeleted)
+        await uow.db.users.replace_one(
+            {"_id": payload.user_id},
+            {"deleted": True, "as_of": event.occurred_at},
+            upsert=True,
+            session=uow.session,
+        )
+        await purge(uow, payload.user_id)
+
+    return {
+        EventType.USER_REGISTERED: on_profile,
+        EventType.USER_UPDATED: on_profile,
+        EventType.USER_DELETED: on_deleted,
+    }

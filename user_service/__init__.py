@@ -1,0 +1,1 @@
+"""user_service: accounts, passwords, sessions and the tokens everyone else verifies."""

@@ -1,0 +1,261 @@
+"""user_service's HTTP API: ``/api/auth/*``, ``/api/users/me*`` and the public JWKS."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import ValidationError
+from pymongo.errors import DuplicateKeyError
+
+from shared.auth import CurrentUser, unauthorized
+from shared.events import UserDeleted, UserRegistered, UserTokensRevoked, UserUpdated
+from shared.mongo import Document
+from shared.service import Runtime
+from user_service.keys import SigningKey
+from user_service.models import (
+    LoginRequest,
+    LogoutRequest,
+    PasswordChange,
+    ProfileUpdate,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    UserOut,
+)
+from user_service.passwords import PasswordHasher
+from user_service.storage import RefreshState, UserStore, new_user_document
+from user_service.tokens import TokenIssuer
+
+log = logging.getLogger(__name__)
+
+
+def get_store(runtime: Runtime) -> UserStore:
+    return UserStore(runtime.db)
+
+
+def get_hasher(request: Request) -> PasswordHasher:
+    hasher: PasswordHasher = request.app.state.password_hasher
+    return hasher
+
+
+def get_issuer(request: Request) -> TokenIssuer:
+    issuer: TokenIssuer = request.app.state.token_issuer
+    return issuer
+
+
+Store = Annotated[UserStore, Depends(get_store)]
+Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
+Issuer = Annotated[TokenIssuer, Depends(get_issuer)]
+
+
+async def current_account(principal: CurrentUser, store: Store) -> Document:
+    """The caller's account; refused if deleted or if the token predates a revocation."""
+    user = await store.by_id(principal.user_id)
+    if user is None:
+        raise unauthorized("account no longer exists")
+    if principal.token_version < user["token_version"]:
+        raise unauthorized("token has been revoked; log in again")
+    return user
+
+
+Account = Annotated[Document, Depends(current_account)]
+
+auth = APIRouter(prefix="/api/auth", tags=["auth"])
+users = APIRouter(prefix="/api/users", tags=["users"])
+keys = APIRouter(tags=["auth"])
+
+WRONG_CREDENTIALS = "incorrect email or password"
+
+
+def user_out(user: Document) -> UserOut:
+    return UserOut(id=user["_id"], **{k: user[k] for k in UserOut.model_fields if k != "id"})
+
+
+def profile_of(user: Document) -> dict[str, Any]:
+    return {k: user[k] for k in ("email", "name", "currency", "timezone")} | {
+        "user_id": user["_id"]
+    }
+
+
+@auth.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses={409: {"description": "An account with this email exists"}},
+)
+async def register(
+    body: RegisterRequest, runtime: Runtime, hasher: Hasher, response: Response
+) -> UserOut:
+    password_hash = await hasher.hash(body.password)
+    user = new_user_document(body.email, password_hash, body.name, body.currency, body.timezone)
+    try:
+        async with runtime.outbox.unit_of_work() as uow:
+            await uow.db.users.insert_one(user, session=uow.session)
+            await uow.emit(UserRegistered(**profile_of(user)), user_id=user["_id"])
+    except DuplicateKeyError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "an account with this email already exists"
+        ) from None
+    response.headers["Location"] = "/api/users/me"
+    return user_out(user)
+
+
+async def _login(
+    email: str, password: str, store: UserStore, hasher: PasswordHasher, issuer: TokenIssuer
+) -> TokenPair:
+    user = await store.by_email(email)
+    if not await hasher.verify(password, user["password_hash"] if user else None):
+        raise unauthorized(WRONG_CREDENTIALS)
+    assert user is not None
+    return await issuer.start_session(store, user)
+
+
+@auth.post("/login", response_model=TokenPair)
+async def login(body: LoginRequest, store: Store, hasher: Hasher, issuer: Issuer) -> TokenPair:
+    return await _login(body.email, body.password, store, hasher, issuer)
+
+
+@auth.post(
+    "/token",
+    response_model=TokenPair,
+    summary="Log in with an OAuth2 password form (what Swagger's Authorize sends)",
+)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    store: Store,
+    hasher: Hasher,
+    issuer: Issuer,
+) -> TokenPair:
+    try:
+        credentials = LoginRequest(email=form.username, password=form.password)
+    except ValidationError:
+        raise unauthorized(WRONG_CREDENTIALS) from None
+    return await _login(credentials.email, credentials.password, store, hasher, issuer)
+
+
+@auth.post(
+    "/refresh",
+    response_model=TokenPair,
+    summary="Exchange a refresh token for a new pair; each refresh token works once",
+)
+async def refresh(body: RefreshRequest, store: Store, issuer: Issuer) -> TokenPair:
+    used = await store.rotate(body.refresh_token)
+    if used is None:
+        known = await store.find_refresh_token(body.refresh_token)
+        if known is not None and known["state"] != RefreshState.ACTIVE:
+            # A used token presented again means it was copied: end that whole session.
+            log.warning("refresh token reused; revoking session %s", known["family_id"])
+            await store.revoke_family(known["family_id"])
+        raise unauthorized("refresh token is invalid, expired or already used")
+    user = await store.by_id(used["user_id"])
+    if user is None:
+        raise unauthorized("account no longer exists")
+    return await issuer.continue_session(store, user, used["family_id"])
+
+
+@auth.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End this session (or, with everywhere, every session and access token)",
+)
+async def logout(
+    body: LogoutRequest, principal: CurrentUser, store: Store, runtime: Runtime
+) -> None:
+    if body.everywhere:
+        async with runtime.outbox.unit_of_work() as uow:
+            user = await store.update(principal.user_id, {}, uow.session, bump_token_version=True)
+            if user is None:
+                raise unauthorized("account no longer exists")
+            await store.revoke_all(principal.user_id, uow.session)
+            await uow.emit(
+                UserTokensRevoked(
+                    user_id=user["_id"],
+                    token_version=user["token_version"],
+                    reason="logout_everywhere",
+                ),
+                user_id=user["_id"],
+            )
+        return
+    family_id = principal.session_id
+    if body.refresh_token is not None:
+        known = await store.find_refresh_token(body.refresh_token)
+        if known is not None and known["user_id"] == principal.user_id:
+            family_id = known["family_id"]
+    if family_id is not None:
+        await store.revoke_family(family_id)
+
+
+@users.get("/me", response_model=UserOut)
+async def read_me(account: Account) -> UserOut:
+    return user_out(account)
+
+
+@users.patch("/me", response_model=UserOut)
+async def update_me(
+    body: ProfileUpdate, account: Account, store: Store, runtime: Runtime
+) -> UserOut:
+    changes = body.model_dump(exclude_unset=True)
+    if any(changes.get(k) is None for k in ("currency", "timezone") if k in changes):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "currency and timezone cannot be null"
+        )
+    async with runtime.outbox.unit_of_work() as uow:
+        user = await store.update(account["_id"], changes, uow.session)
+        if user is None:
+            raise unauthorized("account no longer exists")
+        await uow.emit(UserUpdated(**profile_of(user)), user_id=user["_id"])
+    return user_out(user)
+
+
+@users.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete the account; every service purges its data on user.deleted",
+)
+async def delete_me(account: Account, store: Store, runtime: Runtime) -> None:
+    async with runtime.outbox.unit_of_work() as uow:
+        await uow.db.users.delete_one({"_id": account["_id"]}, session=uow.session)
+        await store.revoke_all(account["_id"], uow.session)
+        await uow.emit(UserDeleted(user_id=account["_id"]), user_id=account["_id"])
+
+
+@users.post(
+    "/me/password",
+    response_model=TokenPair,
+    summary="Change the password; ends every session and returns a new one",
+)
+async def change_password(
+    body: PasswordChange,
+    account: Account,
+    store: Store,
+    hasher: Hasher,
+    issuer: Issuer,
+    runtime: Runtime,
+) -> TokenPair:
+    if not await hasher.verify(body.current_password, account["password_hash"]):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "current password is incorrect")
+    password_hash = await hasher.hash(body.new_password)
+    async with runtime.outbox.unit_of_work() as uow:
+        user = await store.update(
+            account["_id"], {"password_hash": password_hash}, uow.session, bump_token_version=True
+        )
+        if user is None:
+            raise unauthorized("account no longer exists")
+        await store.revoke_all(account["_id"], uow.session)
+        await uow.emit(
+            UserTokensRevoked(
+                user_id=user["_id"], token_version=user["token_version"], reason="password_changed"
+            ),
+            user_id=user["_id"],
+        )
+    return await issuer.start_session(store, user)
+
+
+@keys.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+async def jwks(request: Request, response: Response) -> dict[str, list[dict[str, Any]]]:
+    key: SigningKey = request.app.state.signing_key
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return {"keys": [key.public_jwk()]}

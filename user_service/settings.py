@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: ClassVar[str] = "user_service"
+    mongodb_db: str = "users"
+
+    data_dir: Path = Path(".data/user_service")
+    # PEM of an Ed25519 private key. When neither is set, one is generated into data_dir once.
+    jwt_private_key: SecretStr | None = None
+    jwt_private_key_file: Path | None = None
+    access_token_minutes: int = Field(default=15, ge=1, le=15)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    # bcrypt releases the GIL; more hashes at once than cores only queues them up.
+    bcrypt_concurrency: int = Field(default=2, ge=1, le=64)
+
+    def insecure_settings(self) -> list[str]:
+        problems = super().insecure_settings()
+        if self.bcrypt_rounds < 12:
+            problems.append("BCRYPT_ROUNDS below 12 is for tests only")
+        return problems
