@@ -1,0 +1,51 @@
+"""Session-wide infrastructure: a Mongo-wire server and a RabbitMQ broker, both real.
+
+With a Docker engine they come from testcontainers (MongoDB as a replica set, RabbitMQ);
+without one, from a SecantusDB process and the local RabbitMQ. ``TEST_INFRA=local`` forces the
+latter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from tests.support import (
+    BrokerNames,
+    docker_available,
+    local_rabbitmq,
+    mongo_container,
+    rabbitmq_container,
+    secantusdb,
+)
+
+USE_DOCKER = docker_available()
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    source = mongo_container() if USE_DOCKER else secantusdb(tmp_path_factory.mktemp("mongo"))
+    with source as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    source = rabbitmq_container() if USE_DOCKER else contextlib.nullcontext(local_rabbitmq())
+    with source as url:
+        yield url
+
+
+@pytest.fixture
+def broker_names() -> BrokerNames:
+    return BrokerNames.fresh()
+
+
+@pytest.fixture
+async def mongo_client(mongo_url: str) -> AsyncIterator[AsyncMongoClient[dict[str, object]]]:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url, tz_aware=True)
+    yield client
+    await client.close()

@@ -1,0 +1,80 @@
+"""The idempotent consumer and dead-lettering, against a real Mongo-wire server and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aio_pika
+
+from shared.consumer import IdempotentConsumer
+from shared.events import EventEnvelope, EventType, UserDeleted
+from shared.outbox import UnitOfWork
+from tests.shared.conftest import Parts
+from tests.support import eventually
+
+
+async def count_in_queue(amqp_url: str, queue: str) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        count: int = declared.declaration_result.message_count or 0
+        return count
+
+
+async def test_same_event_twice_is_handled_once(parts: Parts) -> None:
+    handled: list[str] = []
+
+    async def on_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
+        handled.append(event.id)
+        await uow.db.effects.update_one(
+            {"_id": "counter"}, {"$inc": {"n": 1}}, upsert=True, session=uow.session
+        )
+
+    consumer = IdempotentConsumer(parts.outbox, {EventType.USER_DELETED: on_deleted})
+    queue = f"{parts.names.queue_prefix}consumer.events"
+    await parts.bus.consume(queue, consumer.handlers, consumer.on_message)
+
+    envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
+    for _ in range(3):
+        await parts.bus.publish(envelope, correlation_id="req-1")
+    other = EventEnvelope.of(UserDeleted(user_id="u2"), producer="tests", user_id="u2")
+    await parts.bus.publish(other, correlation_id=None)
+
+    async def counted() -> bool:
+        doc = await parts.mongo.db.effects.find_one({"_id": "counter"})
+        processed = await parts.mongo.db.processed_events.count_documents({})
+        return bool(doc) and processed == 2
+
+    assert await eventually(counted)
+    await asyncio.sleep(0.3)  # let any further (wrong) handling happen
+    doc = await parts.mongo.db.effects.find_one({"_id": "counter"})
+    assert doc is not None
+    assert doc["n"] == 2
+    assert sorted(set(handled)) == sorted({envelope.id, other.id})
+
+
+async def test_malformed_and_failing_messages_end_in_the_dead_letter_queue(parts: Parts) -> None:
+    async def always_fails(event: EventEnvelope, uow: UnitOfWork) -> None:
+        raise RuntimeError("handler bug")
+
+    consumer = IdempotentConsumer(parts.outbox, {EventType.USER_DELETED: always_fails})
+    queue = f"{parts.names.queue_prefix}consumer.events"
+    await parts.bus.consume(queue, consumer.handlers, consumer.on_message)
+
+    # Not an envelope at all: dead-lettered at once.
+    connection = await aio_pika.connect(parts.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(parts.names.exchange)
+        await exchange.publish(aio_pika.Message(b"{not json"), routing_key="user.deleted")
+    # A valid event whose handler keeps failing: dead-lettered after the delivery limit (3).
+    envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
+    await parts.bus.publish(envelope, correlation_id=None)
+
+    async def both_dead_lettered() -> bool:
+        return await count_in_queue(parts.amqp_url, f"{queue}.dlq") == 2
+
+    assert await eventually(both_dead_lettered, timeout=10)
+    assert await count_in_queue(parts.amqp_url, queue) == 0
+    assert await parts.mongo.db.processed_events.count_documents({}) == 0

@@ -1,0 +1,79 @@
+"""The transactional outbox against a real Mongo-wire server and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shared.events import UserDeleted
+from shared.outbox import OutboxState
+from tests.shared.conftest import Parts
+from tests.support import event_tap, eventually
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_change_and_event_commit_together_and_relay_publishes(parts: Parts) -> None:
+    async with event_tap(parts.amqp_url, parts.names.exchange, "user.#") as tap:
+        async with parts.outbox.unit_of_work() as uow:
+            await uow.db.things.insert_one({"_id": "t1"}, session=uow.session)
+            envelope = await uow.emit(UserDeleted(user_id="u1"), user_id="u1")
+
+        assert await parts.mongo.db.things.count_documents({}) == 1
+        entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
+        assert entry is not None
+        assert entry["state"] == OutboxState.PENDING
+
+        assert await parts.outbox.relay_batch() == 1
+        await eventually(lambda: asyncio.sleep(0, tap.messages))
+        [body] = tap.bodies()
+        assert body["id"] == envelope.id
+        assert body["type"] == "user.deleted"
+        assert body["data"] == {"user_id": "u1"}
+        assert tap.messages[0].message_id == envelope.id
+
+    entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
+    assert entry is not None
+    assert entry["state"] == OutboxState.SENT
+    assert entry["sent_at"] is not None
+
+
+async def test_failed_change_leaves_neither_change_nor_event(parts: Parts) -> None:
+    with pytest.raises(Boom):
+        async with parts.outbox.unit_of_work() as uow:
+            await uow.db.things.insert_one({"_id": "t1"}, session=uow.session)
+            await uow.emit(UserDeleted(user_id="u1"), user_id="u1")
+            raise Boom
+
+    assert await parts.mongo.db.things.count_documents({}) == 0
+    assert await parts.mongo.db.outbox.count_documents({}) == 0
+
+
+async def test_unroutable_event_fails_loudly_and_stays_pending(parts: Parts) -> None:
+    # No queue is bound to the exchange, so the broker returns the message.
+    async with parts.outbox.unit_of_work() as uow:
+        envelope = await uow.emit(UserDeleted(user_id="u1"), user_id="u1")
+
+    assert await parts.outbox.relay_batch() == 0
+    entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
+    assert entry is not None
+    assert entry["state"] == OutboxState.PENDING
+    assert entry["attempts"] == 1
+    assert "NO_ROUTE" in entry["last_error"]
+
+
+async def test_relay_wakes_on_commit(parts: Parts) -> None:
+    async with event_tap(parts.amqp_url, parts.names.exchange, "user.deleted") as tap:
+        relay = asyncio.create_task(parts.outbox.run_relay())
+        try:
+            await asyncio.sleep(0.2)  # the relay is now idle, waiting
+            async with parts.outbox.unit_of_work() as uow:
+                await uow.emit(UserDeleted(user_id="u2"), user_id="u2")
+            # Well under the 1 s poll interval: it was woken, not polled.
+            delivered = await eventually(lambda: asyncio.sleep(0, tap.messages), timeout=0.5)
+            assert delivered
+        finally:
+            relay.cancel()

@@ -1,0 +1,209 @@
+"""Helpers shared by the tests: free ports, infrastructure, event capture, account set-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+from aio_pika.abc import AbstractIncomingMessage
+
+from devstack.stack import _port_open
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def docker_available() -> bool:
+    if os.environ.get("TEST_INFRA", "auto") == "local":
+        return False
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not within {timeout}s")
+
+
+async def eventually(check: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
+    """Polls an async ``check`` until it returns something truthy; returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(interval)
+
+
+# -- infrastructure -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def secantusdb(storage: Path) -> Iterator[str]:
+    """A SecantusDB server process, as the launcher runs it."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
+         "--port", str(port), "--storage-path", str(storage), "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _port_open("127.0.0.1", port), 30, "SecantusDB")
+        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    finally:
+        server.terminate()
+        server.wait(15)
+
+
+@contextlib.contextmanager
+def mongo_container() -> Iterator[str]:
+    """Real MongoDB as a single-node replica set (transactions need one)."""
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    container = DockerContainer("mongo:8.0").with_command("--replSet rs0 --bind_ip_all")
+    container.with_exposed_ports(27017)
+    with container:
+        wait_for_logs(container, "Waiting for connections", timeout=60)
+        container.exec(
+            ["mongosh", "--quiet", "--eval",
+             "rs.initiate({_id:'rs0',members:[{_id:0,host:'localhost:27017'}]})"]
+        )
+        host = container.get_container_host_ip()
+        port = container.get_exposed_port(27017)
+        yield f"mongodb://{host}:{port}/?directConnection=true"
+
+
+@contextlib.contextmanager
+def rabbitmq_container() -> Iterator[str]:
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with RabbitMqContainer("rabbitmq:3.13-management") as rabbit:
+        host = rabbit.get_container_host_ip()
+        port = rabbit.get_exposed_port(5672)
+        yield f"amqp://guest:guest@{host}:{port}/"
+
+
+def local_rabbitmq() -> str:
+    url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    if not _port_open("127.0.0.1", 5672) and shutil.which("rabbitmq-server"):
+        subprocess.run(["rabbitmq-server", "-detached"], check=False, capture_output=True)
+        wait_until(lambda: _port_open("127.0.0.1", 5672), 90, "RabbitMQ")
+    if not _port_open("127.0.0.1", 5672):
+        raise RuntimeError("RabbitMQ is not running on 127.0.0.1:5672 and no Docker engine")
+    return url
+
+
+@dataclass(frozen=True)
+class BrokerNames:
+    """A test run's own exchange and queue prefix, so runs never share queues."""
+
+    exchange: str
+    queue_prefix: str
+
+    @classmethod
+    def fresh(cls) -> BrokerNames:
+        tag = uuid.uuid4().hex[:8]
+        return cls(exchange=f"test-{tag}.events", queue_prefix=f"test-{tag}.")
+
+
+async def delete_broker_names(amqp_url: str, names: BrokerNames, queues: list[str]) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        for queue in queues:
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.queue_delete(queue)
+        for exchange in (names.exchange, f"{names.exchange}.dlx"):
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.exchange_delete(exchange)
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class EventTap:
+    """A private queue bound to some event types: what a new consumer would receive."""
+
+    messages: list[AbstractIncomingMessage] = field(default_factory=list)
+
+    def bodies(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        bodies = [json.loads(m.body) for m in self.messages]
+        return [b for b in bodies if event_type is None or b["type"] == event_type]
+
+
+@contextlib.asynccontextmanager
+async def event_tap(amqp_url: str, exchange: str, *routing_keys: str) -> AsyncIterator[EventTap]:
+    connection = await aio_pika.connect(amqp_url)
+    tap = EventTap()
+    async with connection:
+        channel = await connection.channel()
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in routing_keys:
+            await queue.bind(ex, routing_key=key)
+
+        async def collect(message: AbstractIncomingMessage) -> None:
+            tap.messages.append(message)
+            await message.ack()
+
+        await queue.consume(collect)
+        yield tap
+
+
+# -- accounts -------------------------------------------------------------------------------------
+
+
+def unique_email(label: str = "user") -> str:
+    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    user: dict[str, Any]
+    tokens: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens['access_token']}"}
+
+
+async def register_and_login(client: httpx.AsyncClient, password: str = "correct horse 1",
+                             **profile: Any) -> Account:
+    email = unique_email()
+    registered = await client.post(
+        "/api/auth/register", json={"email": email, "password": password, **profile}
+    )
+    assert registered.status_code == 201, registered.text
+    login = await client.post("/api/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    return Account(email, password, registered.json(), login.json())
