@@ -144,6 +144,13 @@ class Stack:
         ]
         self._spawn(name, command, env | self.service_env.get(name, {}))
 
+    def restart_service(self, name: str, env: dict[str, str] | None = None) -> None:
+        """Kills one service hard (as a crash would) and starts it again, for tests."""
+        self.kill(name)
+        if env is not None:
+            self.service_env[name] = env
+        self.start_service(name)
+
     def kill(self, name: str) -> None:
         process = self.processes.pop(name, None)
         if process is not None and process.poll() is None:

@@ -6,6 +6,7 @@ import time
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_SECONDS = Histogram(
@@ -14,6 +15,10 @@ REQUEST_SECONDS = Histogram(
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+# nginx's code for "the client went away before an answer": not a server error.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class MetricsMiddleware:
@@ -25,7 +30,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status_code = 500
+        status_code = 0
 
         async def record_status(message: Message) -> None:
             nonlocal status_code
@@ -35,6 +40,12 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, record_status)
+        except ClientDisconnect:
+            status_code = status_code or CLIENT_CLOSED_REQUEST
+            raise
+        except Exception:
+            status_code = status_code or 500
+            raise
         finally:
             # The route template (not the raw path) keeps the label set small.
             route = scope.get("route")

@@ -68,9 +68,19 @@ def secantusdb(storage: Path) -> Iterator[str]:
     """A SecantusDB server process, as the launcher runs it."""
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
-         "--port", str(port), "--storage-path", str(storage), "--log-level", "WARNING"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "secantusd-py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(storage),
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_until(lambda: _port_open("127.0.0.1", port), 30, "SecantusDB")
@@ -91,8 +101,12 @@ def mongo_container() -> Iterator[str]:
     with container:
         wait_for_logs(container, "Waiting for connections", timeout=60)
         container.exec(
-            ["mongosh", "--quiet", "--eval",
-             "rs.initiate({_id:'rs0',members:[{_id:0,host:'localhost:27017'}]})"]
+            [
+                "mongosh",
+                "--quiet",
+                "--eval",
+                "rs.initiate({_id:'rs0',members:[{_id:0,host:'localhost:27017'}]})",
+            ]
         )
         host = container.get_container_host_ip()
         port = container.get_exposed_port(27017)
@@ -197,8 +211,9 @@ class Account:
         return {"Authorization": f"Bearer {self.tokens['access_token']}"}
 
 
-async def register_and_login(client: httpx.AsyncClient, password: str = "correct horse 1",
-                             **profile: Any) -> Account:
+async def register_and_login(
+    client: httpx.AsyncClient, password: str = "correct horse 1", **profile: Any
+) -> Account:
     email = unique_email()
     registered = await client.post(
         "/api/auth/register", json={"email": email, "password": password, **profile}

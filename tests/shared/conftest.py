@@ -29,8 +29,9 @@ async def parts(mongo_url: str, amqp_url: str, broker_names: BrokerNames) -> Asy
     mongo = Mongo(mongo_url, f"test_{uuid.uuid4().hex[:8]}")
     await create_outbox_indexes(mongo.db)
     await create_consumer_indexes(mongo.db)
-    bus = RabbitEventBus(amqp_url, broker_names.exchange, client_name="tests", prefetch=10,
-                         delivery_limit=3)
+    bus = RabbitEventBus(
+        amqp_url, broker_names.exchange, client_name="tests", prefetch=10, delivery_limit=3
+    )
     await bus.connect()
     yield Parts(mongo, bus, Outbox(mongo, bus, producer="tests"), broker_names, amqp_url)
     await bus.close()

@@ -20,8 +20,10 @@ def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
 
 
-@pytest.mark.skipif(USE_DOCKER or shutil.which("rabbitmqctl") is None,
-                    reason="restarts the local broker with rabbitmqctl")
+@pytest.mark.skipif(
+    USE_DOCKER or shutil.which("rabbitmqctl") is None,
+    reason="restarts the local broker with rabbitmqctl",
+)
 @pytest.mark.timeout(240)
 async def test_consumer_and_publisher_resume_after_broker_restart(parts: Parts) -> None:
     seen: list[str] = []

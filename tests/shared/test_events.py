@@ -27,7 +27,8 @@ def test_envelope_takes_type_from_payload_model() -> None:
 def test_envelope_round_trips_through_json_with_typed_payload() -> None:
     sent = EventEnvelope.of(
         UserTokensRevoked(user_id="u1", token_version=3, reason="password_changed"),
-        producer="user_service", user_id="u1",
+        producer="user_service",
+        user_id="u1",
     )
     received = EventEnvelope.model_validate_json(sent.model_dump_json())
     assert received == sent

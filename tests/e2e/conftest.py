@@ -1,0 +1,73 @@
+"""The whole stack as real processes, started the way ``make run`` starts it."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from devstack.stack import DEFAULT_PORTS, SERVICES, Stack
+from tests.conftest import USE_DOCKER
+from tests.support import BrokerNames, delete_broker_names, free_port
+
+
+@dataclass
+class E2E:
+    stack: Stack
+    names: BrokerNames
+    amqp_url: str
+
+    @property
+    def mongodb_url(self) -> str:
+        assert self.stack.mongodb_url is not None
+        return self.stack.mongodb_url
+
+
+@pytest.fixture(scope="session")
+async def e2e(
+    tmp_path_factory: pytest.TempPathFactory, mongo_url: str, amqp_url: str
+) -> AsyncIterator[E2E]:
+    names = BrokerNames.fresh()
+    stack = Stack(
+        data_dir=tmp_path_factory.mktemp("stack") / ".data",
+        ports={name: free_port() for name in DEFAULT_PORTS},
+        mongo_port=free_port(),
+        # Without Docker the launcher starts its own SecantusDB, as `make run` does.
+        mongodb_url=mongo_url if USE_DOCKER else None,
+        amqp_url=amqp_url,
+        env={"EVENTS_EXCHANGE": names.exchange, "QUEUE_PREFIX": names.queue_prefix},
+    )
+    try:
+        stack.start()
+        stack.wait_until_ready(timeout=120)
+        yield E2E(stack, names, amqp_url)
+    finally:
+        stack.stop()
+        queues = [f"{names.queue_prefix}{s}.events" for s in (*SERVICES, "gateway")]
+        await delete_broker_names(amqp_url, names, queues + [f"{q}.dlq" for q in queues])
+
+
+_source_addresses = itertools.count()
+
+
+def next_source_address() -> str:
+    """A loopback address of its own per client, so per-IP rate limits do not leak between tests."""
+    n = next(_source_addresses)
+    return f"127.0.{1 + n // 250}.{2 + n % 250}"
+
+
+@pytest.fixture
+async def client(e2e: E2E) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.AsyncHTTPTransport(local_address=next_source_address())
+    async with httpx.AsyncClient(
+        base_url=e2e.stack.gateway_url, transport=transport, timeout=15
+    ) as http:
+        yield http
+
+
+@pytest.fixture
+def stack(e2e: E2E) -> Iterator[Stack]:
+    yield e2e.stack
