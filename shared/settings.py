@@ -20,7 +20,10 @@ DEFAULT_JWT_AUDIENCE = "expense-tracker-api"
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # env_ignore_empty: compose passes unset variables as "", which means "use the default".
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     environment: Environment = "development"
     log_level: str = "INFO"

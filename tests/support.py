@@ -21,7 +21,7 @@ import aio_pika
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
-from devstack.stack import _port_open
+from devstack.stack import SERVICES, _port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,6 +157,12 @@ async def delete_broker_names(amqp_url: str, names: BrokerNames, queues: list[st
             channel = await connection.channel()
             with contextlib.suppress(Exception):
                 await channel.exchange_delete(exchange)
+
+
+async def delete_stack_broker_names(amqp_url: str, names: BrokerNames) -> None:
+    """Removes the queues and exchanges a whole stack declared under ``names``."""
+    queues = [f"{names.queue_prefix}{service}.events" for service in (*SERVICES, "gateway")]
+    await delete_broker_names(amqp_url, names, queues + [f"{queue}.dlq" for queue in queues])
 
 
 # -- events ---------------------------------------------------------------------------------------

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from devstack.stack import DEFAULT_PORTS, SERVICES, Stack
+from devstack.stack import DEFAULT_PORTS, Stack
 from tests.conftest import USE_DOCKER
-from tests.support import BrokerNames, delete_broker_names, free_port
+from tests.support import BrokerNames, delete_stack_broker_names, free_port
 
 
 @dataclass
@@ -46,8 +46,7 @@ async def e2e(
         yield E2E(stack, names, amqp_url)
     finally:
         stack.stop()
-        queues = [f"{names.queue_prefix}{s}.events" for s in (*SERVICES, "gateway")]
-        await delete_broker_names(amqp_url, names, queues + [f"{q}.dlq" for q in queues])
+        await delete_stack_broker_names(amqp_url, names)
 
 
 _source_addresses = itertools.count()
@@ -69,5 +68,5 @@ async def client(e2e: E2E) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def stack(e2e: E2E) -> Iterator[Stack]:
-    yield e2e.stack
+def stack(e2e: E2E) -> Stack:
+    return e2e.stack

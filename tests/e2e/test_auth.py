@@ -24,7 +24,8 @@ async def test_register_login_and_read_profile(client: httpx.AsyncClient) -> Non
     user = registered.json()
     assert user["email"] == email
     assert (user["currency"], user["timezone"], user["name"]) == ("EUR", "Europe/Paris", "Ann")
-    assert "password" not in registered.text and "hash" not in registered.text
+    assert "password" not in registered.text
+    assert "hash" not in registered.text
 
     login = await client.post("/api/auth/login", json={"email": email, "password": "correct horse"})
     assert login.status_code == 200

@@ -1,0 +1,139 @@
+"""``python -m devstack run`` (what ``make run`` calls), driven as a user would drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.stack import DEFAULT_PORTS
+from tests.conftest import USE_DOCKER
+from tests.support import ROOT, BrokerNames, delete_stack_broker_names, free_port, wait_until
+
+pytestmark = pytest.mark.skipif(
+    USE_DOCKER, reason="the launcher's embedded path: SecantusDB and the local RabbitMQ"
+)
+
+
+def ports_in_use() -> set[int]:
+    return set(DEFAULT_PORTS.values()) | {27017}
+
+
+def launcher_env(data_dir: Path, names: BrokerNames, amqp_url: str) -> dict[str, str]:
+    return os.environ | {
+        "DATA_DIR": str(data_dir),
+        "AMQP_URL": amqp_url,
+        "EVENTS_EXCHANGE": names.exchange,
+        "QUEUE_PREFIX": names.queue_prefix,
+    }
+
+
+def start_launcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "devstack", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_launcher(launcher: subprocess.Popen[bytes]) -> None:
+    launcher.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    launcher.wait(60)
+
+
+@pytest.mark.timeout(300)
+def test_run_starts_from_empty_data_keeps_data_and_stops_cleanly(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    if any(_in_use(port) for port in ports_in_use()):
+        pytest.skip("the launcher's default ports are taken (is `make run` running?)")
+    data_dir = tmp_path / ".data"
+    assert not data_dir.exists()
+    names = BrokerNames.fresh()
+    env = launcher_env(data_dir, names, amqp_url)
+    gateway = f"http://127.0.0.1:{DEFAULT_PORTS['gateway']}"
+    email, password = f"launcher-{free_port()}@example.com", "launcher password"
+
+    launcher = start_launcher(env, tmp_path / "first.log")
+    try:
+        wait_until(
+            lambda: "ready." in (tmp_path / "first.log").read_text(),
+            120,
+            "ready line",
+            interval=0.3,
+        )
+        output = (tmp_path / "first.log").read_text()
+        assert f"gateway  {gateway}" in output
+        assert f"{gateway}/docs" in output
+        ready = httpx.get(f"{gateway}/ready", timeout=5)
+        assert ready.status_code == 200
+        assert all(ready.json()["checks"].values())
+        assert len(ready.json()["checks"]) == 7
+        registered = httpx.post(
+            f"{gateway}/api/auth/register", json={"email": email, "password": password}, timeout=10
+        )
+        assert registered.status_code == 201
+    finally:
+        stop_launcher(launcher)
+    assert launcher.returncode == 0
+    assert "stopped." in (tmp_path / "first.log").read_text()
+    # Ctrl-C stopped every child: nothing listens on the stack's ports any more.
+    assert not any(_in_use(port) for port in ports_in_use())
+
+    # Data survives a restart of the whole stack, database included.
+    launcher = start_launcher(env, tmp_path / "second.log")
+    try:
+        wait_until(
+            lambda: "ready." in (tmp_path / "second.log").read_text(),
+            120,
+            "ready line",
+            interval=0.3,
+        )
+        login = httpx.post(
+            f"{gateway}/api/auth/login", json={"email": email, "password": password}, timeout=10
+        )
+        assert login.status_code == 200
+    finally:
+        stop_launcher(launcher)
+        asyncio.run(delete_stack_broker_names(amqp_url, names))
+    assert launcher.returncode == 0
+
+
+def test_run_says_what_to_install_when_rabbitmq_is_missing(tmp_path: Path) -> None:
+    # Nothing listens on the port, and rabbitmq-server is not on this PATH: as on a machine
+    # without it.
+    env = os.environ | {
+        "DATA_DIR": str(tmp_path / ".data"),
+        "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
+        "MONGODB_URL": "mongodb://127.0.0.1:1/?directConnection=true",
+        "PATH": str(Path(sys.executable).parent),
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "RabbitMQ is not reachable" in result.stderr
+    assert "apt-get install rabbitmq-server" in result.stderr
+    assert "docker compose up" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
