@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -36,13 +37,53 @@ async def slow_server() -> AsyncIterator[str]:
     await asyncio.sleep(0.05)
 
 
+@dataclass
+class StreamingServer:
+    url: str
+    chunks_sent: int = 0
+    client_gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 @pytest.fixture
-def troubled_gateway(e2e: E2E, slow_server: str, tmp_path: object) -> Iterator[str]:
-    """A second gateway: expense_service points at a closed port, budget_service at a mute one."""
+async def streaming_server() -> AsyncIterator[StreamingServer]:
+    """Answers with an endless chunked stream, a chunk every 50 ms, until the reader goes away."""
+    state = StreamingServer(url="")
+
+    async def stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        try:
+            while True:
+                data = f"data: {state.chunks_sent}\n\n".encode()
+                writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                await writer.drain()
+                state.chunks_sent += 1
+                await asyncio.sleep(0.05)
+        except (ConnectionError, OSError):
+            state.client_gone.set()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(stream, "127.0.0.1", 0)
+    state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    yield state
+    server.close()
+
+
+@pytest.fixture
+def troubled_gateway(
+    e2e: E2E, slow_server: str, streaming_server: StreamingServer
+) -> Iterator[str]:
+    """A second gateway: expense_service points at a closed port, budget_service at a mute one,
+    analytics_service at an endless stream."""
     stack: Stack = e2e.stack
     upstreams = {name: [stack.service_url(name)] for name in SERVICES}
     upstreams["expense_service"] = [f"http://127.0.0.1:{free_port()}"]
     upstreams["budget_service"] = [slow_server]
+    upstreams["analytics_service"] = [streaming_server.url]
     port = free_port()
     env = os.environ | {
         "MONGODB_URL": e2e.mongodb_url,
@@ -53,6 +94,7 @@ def troubled_gateway(e2e: E2E, slow_server: str, tmp_path: object) -> Iterator[s
         "JWKS_URL": f"{stack.service_url('user_service')}/.well-known/jwks.json",
         "UPSTREAMS": json.dumps(upstreams),
         "UPSTREAM_TIMEOUT": "0.5",
+        "CORS_ORIGINS": '["http://app.example"]',
     }
     process = subprocess.Popen(
         [
@@ -114,3 +156,52 @@ async def test_unknown_api_path_is_a_json_404(client: httpx.AsyncClient) -> None
     response = await client.get("/api/nothing-here")
     assert response.status_code == 404
     assert response.json() == {"detail": "no API route /api/nothing-here"}
+
+
+async def test_responses_stream_and_upstream_closes_when_client_leaves(
+    client: httpx.AsyncClient,
+    troubled_gateway: str,
+    streaming_server: StreamingServer,
+) -> None:
+    account = await register_and_login(client)
+    gateway = httpx.AsyncClient(base_url=troubled_gateway, timeout=5)
+    async with (
+        gateway,
+        gateway.stream("GET", "/api/analytics/live", headers=account.headers) as live,
+    ):
+        assert live.status_code == 200
+        assert live.headers["content-type"] == "text/event-stream"
+        received = b""
+        async for chunk in live.aiter_bytes():
+            received += chunk
+            if received.count(b"\n\n") >= 3:
+                break
+        # Streamed, not buffered: the body never ends, yet chunks arrive.
+        assert received.startswith(b"data: 0\n\n")
+    # The client has gone; the gateway must hang up on the upstream too.
+    await asyncio.wait_for(streaming_server.client_gone.wait(), timeout=3)
+    sent_when_closed = streaming_server.chunks_sent
+    await asyncio.sleep(0.3)
+    assert streaming_server.chunks_sent == sent_when_closed
+
+
+async def test_cors_is_configurable(troubled_gateway: str, client: httpx.AsyncClient) -> None:
+    async with httpx.AsyncClient(base_url=troubled_gateway) as gateway:
+        preflight = await gateway.options(
+            "/api/users/me",
+            headers={
+                "Origin": "http://app.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "http://app.example"
+        stranger = await gateway.options(
+            "/api/users/me",
+            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+        )
+        assert "access-control-allow-origin" not in stranger.headers
+    # The main stack sets no origins: no CORS headers at all.
+    plain = await client.get("/health", headers={"Origin": "http://app.example"})
+    assert "access-control-allow-origin" not in plain.headers
