@@ -24,39 +24,34 @@ SERVICES = {
 }
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
+def compose_config(*args: str, password: str | None) -> subprocess.CompletedProcess[str]:
+    """``docker-compose config`` (Debian's docker-compose parses without a Docker engine)."""
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
-    env = os.environ | {"RABBITMQ_PASSWORD": "not-the-default"}
-    quiet = subprocess.run(
-        ["docker-compose", "config", "-q"],
+    env = {k: v for k, v in os.environ.items() if k != "RABBITMQ_PASSWORD"}
+    if password is not None:
+        env["RABBITMQ_PASSWORD"] = password
+    return subprocess.run(
+        ["docker-compose", "config", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    quiet = compose_config("-q", password="not-the-default")
     assert quiet.returncode == 0, quiet.stderr
-    rendered = subprocess.run(
-        ["docker-compose", "config"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    rendered = compose_config(password="not-the-default")
     config: dict[str, Any] = yaml.safe_load(rendered.stdout)
     return config
 
 
 def test_compose_refuses_to_run_without_a_broker_password() -> None:
-    if shutil.which("docker-compose") is None:
-        pytest.skip("docker-compose is not installed")
-    env = {k: v for k, v in os.environ.items() if k != "RABBITMQ_PASSWORD"}
-    result = subprocess.run(
-        ["docker-compose", "config", "-q"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = compose_config("-q", password=None)
     assert result.returncode != 0
     assert "RABBITMQ_PASSWORD" in result.stderr
 

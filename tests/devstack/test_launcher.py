@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -36,19 +38,22 @@ def launcher_env(data_dir: Path, names: BrokerNames, amqp_url: str) -> dict[str,
     }
 
 
-def start_launcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+@contextlib.contextmanager
+def launcher_running(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m devstack run`` until it prints its ready line; Ctrl-C (SIGINT) on exit."""
+    launcher = subprocess.Popen(
         [sys.executable, "-m", "devstack", "run"],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-
-
-def stop_launcher(launcher: subprocess.Popen[bytes]) -> None:
-    launcher.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    launcher.wait(60)
+    try:
+        wait_until(lambda: "ready." in log.read_text(), 120, "ready line", interval=0.3)
+        yield launcher
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        launcher.wait(60)
 
 
 @pytest.mark.timeout(300)
@@ -64,49 +69,36 @@ def test_run_starts_from_empty_data_keeps_data_and_stops_cleanly(
     gateway = f"http://127.0.0.1:{DEFAULT_PORTS['gateway']}"
     email, password = f"launcher-{free_port()}@example.com", "launcher password"
 
-    launcher = start_launcher(env, tmp_path / "first.log")
+    first_log = tmp_path / "first.log"
     try:
-        wait_until(
-            lambda: "ready." in (tmp_path / "first.log").read_text(),
-            120,
-            "ready line",
-            interval=0.3,
-        )
-        output = (tmp_path / "first.log").read_text()
-        assert f"gateway  {gateway}" in output
-        assert f"{gateway}/docs" in output
-        ready = httpx.get(f"{gateway}/ready", timeout=5)
-        assert ready.status_code == 200
-        assert all(ready.json()["checks"].values())
-        assert len(ready.json()["checks"]) == 7
-        registered = httpx.post(
-            f"{gateway}/api/auth/register", json={"email": email, "password": password}, timeout=10
-        )
-        assert registered.status_code == 201
-    finally:
-        stop_launcher(launcher)
-    assert launcher.returncode == 0
-    assert "stopped." in (tmp_path / "first.log").read_text()
-    # Ctrl-C stopped every child: nothing listens on the stack's ports any more.
-    assert not any(_in_use(port) for port in ports_in_use())
+        with launcher_running(env, first_log) as launcher:
+            output = first_log.read_text()
+            assert f"gateway  {gateway}" in output
+            assert f"{gateway}/docs" in output
+            ready = httpx.get(f"{gateway}/ready", timeout=5)
+            assert ready.status_code == 200
+            assert all(ready.json()["checks"].values())
+            assert len(ready.json()["checks"]) == 7
+            registered = httpx.post(
+                f"{gateway}/api/auth/register",
+                json={"email": email, "password": password},
+                timeout=10,
+            )
+            assert registered.status_code == 201
+        assert launcher.returncode == 0
+        assert "stopped." in first_log.read_text()
+        # Ctrl-C stopped every child: nothing listens on the stack's ports any more.
+        assert not any(_in_use(port) for port in ports_in_use())
 
-    # Data survives a restart of the whole stack, database included.
-    launcher = start_launcher(env, tmp_path / "second.log")
-    try:
-        wait_until(
-            lambda: "ready." in (tmp_path / "second.log").read_text(),
-            120,
-            "ready line",
-            interval=0.3,
-        )
-        login = httpx.post(
-            f"{gateway}/api/auth/login", json={"email": email, "password": password}, timeout=10
-        )
-        assert login.status_code == 200
+        # Data survives a restart of the whole stack, database included.
+        with launcher_running(env, tmp_path / "second.log") as launcher:
+            login = httpx.post(
+                f"{gateway}/api/auth/login", json={"email": email, "password": password}, timeout=10
+            )
+            assert login.status_code == 200
+        assert launcher.returncode == 0
     finally:
-        stop_launcher(launcher)
         asyncio.run(delete_stack_broker_names(amqp_url, names))
-    assert launcher.returncode == 0
 
 
 def test_run_says_what_to_install_when_rabbitmq_is_missing(tmp_path: Path) -> None:
