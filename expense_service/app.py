@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from expense_service.events import HANDLERS
-from expense_service.routes import router
+from expense_service.routes import categories, expenses
 from expense_service.settings import Settings
 from expense_service.storage import create_indexes
 from shared.service import create_service_app
@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="expense_service",
         description="Expenses and income, categories, CSV import and export.",
-        routers=[router],
+        routers=[expenses, categories],
         create_indexes=create_indexes,
         handlers=HANDLERS,
     )

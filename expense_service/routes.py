@@ -1,10 +1,414 @@
-"""expense_service's HTTP API under ``/api/expenses``.
-
-Its endpoints arrive with issue #3.
-"""
+"""expense_service's HTTP API: ``/api/expenses`` and ``/api/categories``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
 
-router = APIRouter(prefix="/api/expenses", tags=["expenses"])
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from pymongo.errors import DuplicateKeyError
+
+from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
+from expense_service.ledger import Ledger, fields_for_patch, unprocessable
+from expense_service.models import (
+    BUILTIN_CATEGORIES,
+    MONTH_PATTERN,
+    CategoryIn,
+    CategoryName,
+    CategoryOut,
+    CategoryTotal,
+    ExpenseFields,
+    ExpenseOut,
+    ExpensePage,
+    ExpensePatch,
+    ImportResult,
+    Kind,
+    MonthlyTotals,
+    MonthSummary,
+    MonthTotal,
+    SortOrder,
+)
+from expense_service.storage import ExpenseFilter, expense_out, sort_spec
+from shared.auth import CurrentUser
+from shared.money import MAX_AMOUNT, from_cents, to_cents
+from shared.mongo import utcnow
+from shared.service import Runtime
+from shared.users import user_profile
+
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+IMPORT_MAX_ROWS = 50_000
+
+
+def get_ledger(runtime: Runtime) -> Ledger:
+    return Ledger(runtime.db, runtime.outbox)
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+AmountQuery = Annotated[
+    Decimal | None, Query(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
+]
+
+
+def expense_filter(
+    month: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM")] = None,
+    date_from: Annotated[date | None, Query(alias="from", description="inclusive")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="inclusive")] = None,
+    category: Annotated[CategoryName | None, Query()] = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="text in the description")
+    ] = None,
+    min_amount: AmountQuery = None,
+    max_amount: AmountQuery = None,
+    kind: Kind | None = None,
+) -> ExpenseFilter:
+    if date_from and date_to and date_from > date_to:
+        raise unprocessable("'from' is after 'to'")
+    if min_amount is not None and max_amount is not None and min_amount > max_amount:
+        raise unprocessable("min_amount is above max_amount")
+    return ExpenseFilter(
+        month=month,
+        date_from=date_from,
+        date_to=date_to,
+        category=category,
+        tag=tag.strip() if tag else None,
+        q=q,
+        kind=kind,
+        min_amount_cents=to_cents(min_amount) if min_amount is not None else None,
+        max_amount_cents=to_cents(max_amount) if max_amount is not None else None,
+    )
+
+
+Filters = Annotated[ExpenseFilter, Depends(expense_filter)]
+Sort = Annotated[SortOrder, Query(description="date or amount; '-' for descending")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+
+expenses = APIRouter(prefix="/api/expenses", tags=["expenses"])
+categories = APIRouter(prefix="/api/categories", tags=["categories"])
+
+
+async def _page(
+    runtime: Runtime, user_id: str, filters: ExpenseFilter, sort: SortOrder, limit: int, offset: int
+) -> ExpensePage:
+    query = filters.query(user_id)
+    total = await runtime.db.expenses.count_documents(query)
+    cursor = runtime.db.expenses.find(query).sort(sort_spec(sort)).skip(offset).limit(limit)
+    items = [expense_out(doc) async for doc in cursor]
+    return ExpensePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@expenses.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExpenseOut,
+    summary="Record an expense or income",
+    responses={422: {"description": "Invalid, or an Idempotency-Key reused with another body"}},
+)
+async def create_expense(
+    body: ExpenseFields,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> ExpenseOut:
+    """With an `Idempotency-Key`, repeating the request (same key, same body) returns the
+    first answer and stores nothing more, for 24 hours."""
+    expense, created = await ledger.create(user.user_id, body, idempotency_key)
+    response.headers["Location"] = f"/api/expenses/{expense.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return expense
+
+
+@expenses.get("", response_model=ExpensePage, summary="List, filter, sort and page")
+async def list_expenses(
+    user: CurrentUser,
+    runtime: Runtime,
+    filters: Filters,
+    sort: Sort = SortOrder.DATE_DESC,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ExpensePage:
+    """Amount filters and sorting use `base_amount`, the amount in your own currency."""
+    return await _page(runtime, user.user_id, filters, sort, limit, offset)
+
+
+@expenses.get(
+    "/month",
+    response_model=ExpensePage,
+    summary="One month's expenses (shorthand for ?month=YYYY-MM)",
+)
+async def list_month(
+    user: CurrentUser,
+    runtime: Runtime,
+    filters: Filters,
+    m: Annotated[int, Query(ge=1, le=12)],
+    year: Annotated[int, Query(ge=1900, le=9999)],
+    sort: Sort = SortOrder.DATE_DESC,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ExpensePage:
+    month_filter = ExpenseFilter(**{**filters.__dict__, "month": f"{year:04d}-{m:02d}"})
+    return await _page(runtime, user.user_id, month_filter, sort, limit, offset)
+
+
+@expenses.get(
+    "/monthly",
+    response_model=MonthlyTotals,
+    summary="Each month's total and count for a year (zeros for empty months)",
+)
+async def monthly(
+    user: CurrentUser,
+    runtime: Runtime,
+    year: Annotated[int, Query(ge=1900, le=9999)],
+    kind: Kind = Kind.EXPENSE,
+) -> MonthlyTotals:
+    year_filter = ExpenseFilter(date_from=date(year, 1, 1), date_to=date(year, 12, 31), kind=kind)
+    pipeline: list[dict[str, Any]] = [
+        {"$match": year_filter.query(user.user_id)},
+        {
+            "$group": {
+                "_id": "$month",
+                "total": {"$sum": "$base_amount_cents"},
+                "count": {"$sum": 1},
+            }
+        },
+    ]
+    found = {row["_id"]: row async for row in await runtime.db.expenses.aggregate(pipeline)}
+    months = []
+    for number in range(1, 13):
+        month = f"{year:04d}-{number:02d}"
+        row = found.get(month, {"total": 0, "count": 0})
+        months.append(MonthTotal(month=month, total=from_cents(row["total"]), count=row["count"]))
+    profile = await user_profile(runtime.db, user.user_id)
+    return MonthlyTotals(
+        year=year,
+        kind=kind,
+        currency=profile["currency"] if profile else None,
+        months=months,
+        total=sum((m.total for m in months), Decimal(0)),
+    )
+
+
+@expenses.get(
+    "/summary", response_model=MonthSummary, summary="A month by category: total, count and share"
+)
+async def summary(
+    user: CurrentUser,
+    runtime: Runtime,
+    month: Annotated[str, Query(pattern=MONTH_PATTERN)],
+    kind: Kind = Kind.EXPENSE,
+) -> MonthSummary:
+    pipeline: list[dict[str, Any]] = [
+        {"$match": ExpenseFilter(month=month, kind=kind).query(user.user_id)},
+        {
+            "$group": {
+                "_id": "$category",
+                "total": {"$sum": "$base_amount_cents"},
+                "count": {"$sum": 1},
+            }
+        },
+    ]
+    rows = [row async for row in await runtime.db.expenses.aggregate(pipeline)]
+    total_cents = sum(row["total"] for row in rows)
+    categories_ = sorted(
+        (
+            CategoryTotal(
+                category=row["_id"],
+                total=from_cents(row["total"]),
+                count=row["count"],
+                share=(Decimal(row["total"]) / total_cents).quantize(Decimal("0.0001"))
+                if total_cents
+                else Decimal(0),
+            )
+            for row in rows
+        ),
+        key=lambda c: (-c.total, c.category),
+    )
+    profile = await user_profile(runtime.db, user.user_id)
+    return MonthSummary(
+        month=month,
+        kind=kind,
+        currency=profile["currency"] if profile else None,
+        total=from_cents(total_cents),
+        count=sum(c.count for c in categories_),
+        categories=categories_,
+    )
+
+
+@expenses.get(
+    "/export.csv",
+    response_class=StreamingResponse,
+    summary="Download as CSV (the list's filters apply)",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export(
+    user: CurrentUser, runtime: Runtime, filters: Filters, sort: Sort = SortOrder.DATE
+) -> StreamingResponse:
+    """Streamed: memory stays flat however many rows. Cells starting with `= + - @` get a
+    leading `'` so spreadsheets do not run them as formulas."""
+    cursor = runtime.db.expenses.find(filters.query(user.user_id)).sort(sort_spec(sort))
+    return StreamingResponse(
+        export_csv(cursor.batch_size(1000)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="expenses.csv"'},
+    )
+
+
+@expenses.post(
+    "/import",
+    response_model=ImportResult,
+    summary="Import a CSV file (multipart field 'file', or a text/csv body)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            }
+        }
+    },
+)
+async def import_csv(request: Request, user: CurrentUser, ledger: LedgerDep) -> ImportResult:
+    """Columns (header names, any case): date and amount required; category (default other),
+    description, tags (separated by ';'), kind, currency, base_amount. Up to 5 MB and 50,000
+    rows. Valid rows are imported, each invalid one reported with its line number; importing
+    the same file again adds nothing."""
+    content = await _upload(request)
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise unprocessable("the file is not UTF-8 text") from None
+    try:
+        rows, problems = parse_csv(text, IMPORT_MAX_ROWS)
+    except CsvFormatError as exc:
+        raise unprocessable(str(exc)) from None
+    imported, skipped, refused = await ledger.import_rows(user.user_id, rows)
+    return ImportResult(
+        imported=imported, skipped=skipped, errors=sorted(problems + refused, key=lambda p: p.line)
+    )
+
+
+async def _upload(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > IMPORT_MAX_BYTES + 64 * 1024:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the file is over 5 MB")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise unprocessable("send the CSV as the multipart field 'file'")
+        content = await upload.read(IMPORT_MAX_BYTES + 1)
+    elif content_type.startswith(("text/csv", "text/plain", "application/csv")):
+        content = b""
+        async for chunk in request.stream():
+            content += chunk
+            if len(content) > IMPORT_MAX_BYTES:
+                break
+    else:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "send text/csv, or multipart/form-data with a 'file' field",
+        )
+    if len(content) > IMPORT_MAX_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the file is over 5 MB")
+    return content
+
+
+@expenses.get("/{expense_id}", response_model=ExpenseOut)
+async def read_expense(expense_id: str, user: CurrentUser, ledger: LedgerDep) -> ExpenseOut:
+    return expense_out(await ledger.owned(user.user_id, expense_id))
+
+
+@expenses.put("/{expense_id}", response_model=ExpenseOut, summary="Replace an expense")
+async def replace_expense(
+    expense_id: str, body: ExpenseFields, user: CurrentUser, ledger: LedgerDep
+) -> ExpenseOut:
+    await ledger.owned(user.user_id, expense_id)
+    fields = await ledger.stored_fields(user.user_id, body)
+    return await ledger.replace(user.user_id, expense_id, fields)
+
+
+@expenses.patch("/{expense_id}", response_model=ExpenseOut, summary="Change some fields")
+async def patch_expense(
+    expense_id: str, body: ExpensePatch, user: CurrentUser, ledger: LedgerDep
+) -> ExpenseOut:
+    current = await ledger.owned(user.user_id, expense_id)
+    merged = fields_for_patch(current, body.model_dump(exclude_unset=True))
+    try:
+        full = ExpenseFields.model_validate(merged)
+    except ValidationError as exc:
+        raise unprocessable(describe(exc)) from None
+    fields = await ledger.stored_fields(user.user_id, full)
+    return await ledger.replace(user.user_id, expense_id, fields)
+
+
+@expenses.delete("/{expense_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_expense(expense_id: str, user: CurrentUser, ledger: LedgerDep) -> None:
+    await ledger.delete(user.user_id, expense_id)
+
+
+@categories.get("", response_model=list[CategoryOut], summary="Built-in categories, then your own")
+async def list_categories(user: CurrentUser, runtime: Runtime) -> list[CategoryOut]:
+    own = [
+        CategoryOut(id=doc["_id"], name=doc["key"], builtin=False)
+        async for doc in runtime.db.categories.find({"user_id": user.user_id}).sort("key")
+    ]
+    return [CategoryOut(id=None, name=name, builtin=True) for name in BUILTIN_CATEGORIES] + own
+
+
+@categories.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CategoryOut,
+    responses={409: {"description": "You already have this category"}},
+)
+async def create_category(
+    body: CategoryIn, user: CurrentUser, runtime: Runtime, response: Response
+) -> CategoryOut:
+    """Names compare case-insensitively ('Coffee' and 'coffee' are one category)."""
+    if body.name in BUILTIN_CATEGORIES:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{body.name!r} is a built-in category")
+    doc = {
+        "_id": str(uuid.uuid4()),
+        "user_id": user.user_id,
+        "key": body.name,
+        "created_at": utcnow(),
+    }
+    try:
+        await runtime.db.categories.insert_one(doc)
+    except DuplicateKeyError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"you already have a category {body.name!r}"
+        ) from None
+    response.headers["Location"] = f"/api/categories/{doc['_id']}"
+    return CategoryOut(id=doc["_id"], name=body.name, builtin=False)
+
+
+@categories.delete(
+    "/{category_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete one of your categories; its expenses move to another",
+)
+async def delete_category(
+    category_id: str,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    move_to: Annotated[CategoryName, Query()] = "other",
+) -> None:
+    """The category's expenses are moved to `move_to` (default `other`), each change an
+    ordinary update with its `expense.updated` event, so budgets and analytics follow.
+    Built-in categories cannot be deleted."""
+    await ledger.delete_category(user.user_id, category_id, move_to)

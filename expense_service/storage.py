@@ -1,14 +1,155 @@
-"""expense_service's database ``expenses``."""
+"""expense_service's database ``expenses``: expenses, categories, idempotency keys, import
+fingerprints, and the local user profiles (shared.users)."""
 
 from __future__ import annotations
 
-from shared.mongo import Database
+import calendar
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from expense_service.models import ExpenseOut, Kind, SortOrder
+from shared.events import ExpenseSnapshot
+from shared.money import from_cents
+from shared.mongo import Database, Document, utcnow
 from shared.outbox import UnitOfWork
+
+IDEMPOTENCY_KEY_SECONDS = 24 * 3600
 
 
 async def create_indexes(db: Database) -> None:
-    """Indexes of this service's collections (the user profiles are keyed by ``_id``)."""
+    by_user = ("user_id", ASCENDING)
+    # The list and its month/range filters, sorted by date with _id as the tie-break.
+    await db.expenses.create_index([by_user, ("date", ASCENDING), ("_id", ASCENDING)])
+    for field in ("category", "tags", "kind"):
+        await db.expenses.create_index([by_user, (field, ASCENDING), ("date", ASCENDING)])
+    await db.expenses.create_index([by_user, ("base_amount_cents", ASCENDING), ("_id", ASCENDING)])
+    await db.categories.create_index([by_user, ("key", ASCENDING)], unique=True)
+    await db.idempotency_keys.create_index("user_id")
+    await db.idempotency_keys.create_index("created_at", expireAfterSeconds=IDEMPOTENCY_KEY_SECONDS)
+    await db.import_fingerprints.create_index("user_id")
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
-    """Removes everything this service keeps about a deleted user besides the profile tombstone."""
+    for collection in ("expenses", "categories", "idempotency_keys", "import_fingerprints"):
+        await uow.db[collection].delete_many({"user_id": user_id}, session=uow.session)
+
+
+def month_range(month: str) -> tuple[str, str]:
+    year, number = (int(part) for part in month.split("-"))
+    last = calendar.monthrange(year, number)[1]
+    return f"{month}-01", f"{month}-{last:02d}"
+
+
+@dataclass(frozen=True)
+class ExpenseFilter:
+    """The list filters, shared by the list, the CSV export and their aliases."""
+
+    month: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    category: str | None = None
+    tag: str | None = None
+    q: str | None = None
+    min_amount_cents: int | None = None
+    max_amount_cents: int | None = None
+    kind: Kind | None = None
+
+    def query(self, user_id: str) -> dict[str, Any]:
+        """The Mongo filter. Upper bounds are written half-open (``$lt`` the next day or cent),
+        which is exact for calendar dates and integer cents, because SecantusDB 0.7.0b3 treats
+        ``$lte`` on a compound-index field that has further fields after it as exclusive."""
+        query: dict[str, Any] = {"user_id": user_id}
+        lower: list[date] = []
+        upper: list[date] = []
+        if self.month:
+            first, last = month_range(self.month)
+            lower.append(date.fromisoformat(first))
+            upper.append(date.fromisoformat(last))
+        if self.date_from:
+            lower.append(self.date_from)
+        if self.date_to:
+            upper.append(self.date_to)
+        dates: dict[str, str] = {}
+        if lower:
+            dates["$gte"] = max(lower).isoformat()
+        if upper:
+            dates["$lt"] = (min(upper) + timedelta(days=1)).isoformat()
+        if dates:
+            query["date"] = dates
+        if self.category:
+            query["category"] = self.category
+        if self.tag:
+            query["tags"] = self.tag
+        if self.kind:
+            query["kind"] = self.kind.value
+        if self.q:
+            query["description"] = {"$regex": re.escape(self.q), "$options": "i"}
+        amounts: dict[str, int] = {}
+        if self.min_amount_cents is not None:
+            amounts["$gte"] = self.min_amount_cents
+        if self.max_amount_cents is not None:
+            amounts["$lt"] = self.max_amount_cents + 1
+        if amounts:
+            query["base_amount_cents"] = amounts
+        return query
+
+
+def sort_spec(order: SortOrder) -> list[tuple[str, int]]:
+    direction = DESCENDING if order.value.startswith("-") else ASCENDING
+    field = "date" if order in (SortOrder.DATE, SortOrder.DATE_DESC) else "base_amount_cents"
+    # _id breaks ties, so pages never repeat or skip an expense of equal date or amount.
+    return [(field, direction), ("_id", direction)]
+
+
+def new_expense_id() -> str:
+    return str(uuid.uuid4())
+
+
+def expense_document(user_id: str, expense_id: str, fields: dict[str, Any]) -> Document:
+    now = utcnow()
+    return {
+        "_id": expense_id,
+        "user_id": user_id,
+        **fields,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+
+
+def expense_out(doc: Document) -> ExpenseOut:
+    return ExpenseOut(
+        id=doc["_id"],
+        kind=doc["kind"],
+        amount=from_cents(doc["amount_cents"]),
+        currency=doc["currency"],
+        base_amount=from_cents(doc["base_amount_cents"]),
+        category=doc["category"],
+        description=doc["description"],
+        date=date.fromisoformat(doc["date"]),
+        tags=doc["tags"],
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        version=doc["version"],
+    )
+
+
+def snapshot(doc: Document) -> dict[str, Any]:
+    """The fields of an expense event (shared.events.ExpenseSnapshot) from a stored expense."""
+    return ExpenseSnapshot(
+        expense_id=doc["_id"],
+        version=doc["version"],
+        kind=doc["kind"],
+        amount=from_cents(doc["amount_cents"]),
+        currency=doc["currency"],
+        base_amount=from_cents(doc["base_amount_cents"]),
+        category=doc["category"],
+        date=date.fromisoformat(doc["date"]),
+        tags=doc["tags"],
+        description=doc["description"],
+    ).model_dump()

@@ -6,10 +6,12 @@ consumers are listed beside each type; the payload models are the contract other
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,13 +71,45 @@ class UserTokensRevoked(Payload):
     reason: str
 
 
+class ExpenseSnapshot(Payload):
+    """An expense as it stands at one ``version``. Amounts are decimal strings on the wire;
+    ``base_amount`` is in the user's own currency, which budgets and analytics count in."""
+
+    expense_id: str
+    version: int
+    kind: Literal["expense", "income"]
+    amount: Decimal
+    currency: str
+    base_amount: Decimal
+    category: str
+    date: dt.date
+    tags: list[str]
+    description: str
+
+
+class ExpenseCreated(ExpenseSnapshot):
+    pass
+
+
+class ExpenseUpdated(ExpenseSnapshot):
+    """The expense after the change, and as it was just before it."""
+
+    previous: ExpenseSnapshot
+
+
+class ExpenseDeleted(ExpenseSnapshot):
+    """The expense as it was when deleted; ``version`` is one past its last change."""
+
+
 PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
     EventType.USER_REGISTERED: UserRegistered,
     EventType.USER_UPDATED: UserUpdated,
     EventType.USER_DELETED: UserDeleted,
     EventType.USER_TOKENS_REVOKED: UserTokensRevoked,
-    # expense.* and budget.* payloads are defined with the services that produce them
-    # (issues #3 and #4); until then nothing publishes those types.
+    EventType.EXPENSE_CREATED: ExpenseCreated,
+    EventType.EXPENSE_UPDATED: ExpenseUpdated,
+    EventType.EXPENSE_DELETED: ExpenseDeleted,
+    # budget.* payloads arrive with budget_service (issue #4); nothing publishes them yet.
 }
 
 

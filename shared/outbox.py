@@ -19,21 +19,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import PyMongoError
 
 from shared.bus import EventBus
 from shared.events import EventEnvelope, Payload
 from shared.log import request_id_var
-from shared.mongo import Database, Mongo
+from shared.mongo import Database, Document, Mongo
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 CLAIM_LEASE = timedelta(seconds=30)
 SENT_RETENTION_SECONDS = 7 * 24 * 3600
 
@@ -46,7 +51,11 @@ class OutboxState(StrEnum):
 
 @dataclass
 class UnitOfWork:
-    """One transaction: ``session`` for the writes, ``emit`` for the events that go with them."""
+    """One transaction: ``session`` for the writes, ``emit`` for the events that go with them.
+
+    Emitted events are written to the outbox in one insert when the unit of work ends, still
+    inside its transaction (an import emits thousands).
+    """
 
     session: AsyncClientSession
     db: Database
@@ -55,25 +64,35 @@ class UnitOfWork:
 
     async def emit(self, payload: Payload, *, user_id: str | None) -> EventEnvelope:
         envelope = EventEnvelope.of(payload, producer=self.producer, user_id=user_id)
-        now = datetime.now(UTC)
-        await self.db.outbox.insert_one(
-            {
-                "_id": envelope.id,
-                "envelope": envelope.model_dump(mode="json"),
-                "state": OutboxState.PENDING.value,
-                "attempts": 0,
-                "request_id": request_id_var.get(),
-                "created_at": now,
-                "available_at": now,
-            },
-            session=self.session,
-        )
         self.emitted.append(envelope)
         return envelope
+
+    async def flush(self) -> None:
+        if not self.emitted:
+            return
+        now = datetime.now(UTC)
+        request_id = request_id_var.get()
+        await self.db.outbox.insert_many(
+            [
+                {
+                    "_id": envelope.id,
+                    "envelope": envelope.model_dump(mode="json"),
+                    "state": OutboxState.PENDING.value,
+                    "attempts": 0,
+                    "request_id": request_id,
+                    "created_at": now,
+                    "available_at": now,
+                }
+                for envelope in self.emitted
+            ],
+            ordered=True,
+            session=self.session,
+        )
 
 
 async def create_outbox_indexes(db: Database) -> None:
     await db.outbox.create_index([("state", ASCENDING), ("available_at", ASCENDING)])
+    await db.outbox.create_index("claim", sparse=True)
     await db.outbox.create_index("sent_at", expireAfterSeconds=SENT_RETENTION_SECONDS)
 
 
@@ -99,9 +118,24 @@ class Outbox:
         async with self._mongo.transaction() as session:
             uow = UnitOfWork(session=session, db=self._mongo.db, producer=self._producer)
             yield uow
+            await uow.flush()
         # Only after the commit: woken earlier, the relay could not see the entries yet.
         if uow.emitted:
             self._wake.set()
+
+    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 8) -> T:
+        """``work`` in a unit of work, retried when Mongo says the transaction may be retried
+        (a write conflict with a concurrent transaction)."""
+        for attempt in range(attempts):
+            try:
+                async with self.unit_of_work() as uow:
+                    return await work(uow)
+            except PyMongoError as exc:
+                if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
+                    await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # noqa: S311
+                    continue
+                raise
+        raise AssertionError("unreachable")
 
     async def run_relay(self) -> None:
         """Publishes pending entries until cancelled; woken at once by every commit with events."""
@@ -122,59 +156,75 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
 
     async def relay_batch(self) -> int:
-        """Claims and publishes up to one batch; returns how many were published."""
+        """Claims up to one batch, publishes it (confirms awaited together), marks it sent.
+
+        Returns how many were published. The claim is an update conditioned on the entry still
+        being claimable, tagged with a token, so two relays never take the same entry.
+        """
         outbox = self._mongo.db.outbox
-        published = 0
-        for _ in range(self._batch_size):
-            now = datetime.now(UTC)
-            entry = await outbox.find_one_and_update(
-                {
-                    "state": {"$in": [OutboxState.PENDING.value, OutboxState.IN_FLIGHT.value]},
-                    "available_at": {"$lte": now},
+        now = datetime.now(UTC)
+        claimable = {
+            "state": {"$in": [OutboxState.PENDING.value, OutboxState.IN_FLIGHT.value]},
+            "available_at": {"$lte": now},
+        }
+        candidates = [
+            doc["_id"]
+            async for doc in outbox.find(claimable, {"_id": 1})
+            .sort([("state", ASCENDING), ("available_at", ASCENDING)])
+            .limit(self._batch_size)
+        ]
+        if not candidates:
+            return 0
+        token = uuid.uuid4().hex
+        await outbox.update_many(
+            {"_id": {"$in": candidates}, **claimable},
+            {
+                "$set": {
+                    "state": OutboxState.IN_FLIGHT.value,
+                    "claim": token,
+                    "available_at": now + CLAIM_LEASE,
                 },
-                {
-                    "$set": {
-                        "state": OutboxState.IN_FLIGHT.value,
-                        "available_at": now + CLAIM_LEASE,
-                    },
-                    "$inc": {"attempts": 1},
-                },
-                sort=[("created_at", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
-            )
-            if entry is None:
-                break
-            envelope = EventEnvelope.model_validate(entry["envelope"])
-            request_id_var.set(entry.get("request_id"))
-            try:
-                await self._bus.publish(envelope, correlation_id=entry.get("request_id"))
-            except Exception as exc:
-                retry_in = min(300.0, 2.0 ** min(entry["attempts"], 8))
-                log.error(
-                    "could not publish %s %s (attempt %d), retrying in %.0fs: %r",
-                    envelope.type,
-                    envelope.id,
-                    entry["attempts"],
-                    retry_in,
-                    exc,
-                )
-                await outbox.update_one(
-                    {"_id": entry["_id"]},
-                    {
-                        "$set": {
-                            "state": OutboxState.PENDING.value,
-                            "last_error": repr(exc),
-                            "available_at": now + timedelta(seconds=retry_in),
-                        }
-                    },
-                )
-                continue
-            await outbox.update_one(
-                {"_id": entry["_id"]},
+                "$inc": {"attempts": 1},
+            },
+        )
+        entries = [doc async for doc in outbox.find({"claim": token}).sort("created_at", ASCENDING)]
+        results = await asyncio.gather(*(self._publish(entry) for entry in entries))
+        sent = [entry["_id"] for entry, ok in zip(entries, results, strict=True) if ok]
+        if sent:
+            await outbox.update_many(
+                {"_id": {"$in": sent}, "claim": token},
                 {
                     "$set": {"state": OutboxState.SENT.value, "sent_at": datetime.now(UTC)},
-                    "$unset": {"last_error": ""},
+                    "$unset": {"last_error": "", "claim": ""},
                 },
             )
-            published += 1
-        return published
+        return len(sent)
+
+    async def _publish(self, entry: Document) -> bool:
+        envelope = EventEnvelope.model_validate(entry["envelope"])
+        request_id_var.set(entry.get("request_id"))
+        try:
+            await self._bus.publish(envelope, correlation_id=entry.get("request_id"))
+        except Exception as exc:
+            retry_in = min(300.0, 2.0 ** min(entry["attempts"], 8))
+            log.error(
+                "could not publish %s %s (attempt %d), retrying in %.0fs: %r",
+                envelope.type,
+                envelope.id,
+                entry["attempts"],
+                retry_in,
+                exc,
+            )
+            await self._mongo.db.outbox.update_one(
+                {"_id": entry["_id"]},
+                {
+                    "$set": {
+                        "state": OutboxState.PENDING.value,
+                        "last_error": repr(exc),
+                        "available_at": datetime.now(UTC) + timedelta(seconds=retry_in),
+                    },
+                    "$unset": {"claim": ""},
+                },
+            )
+            return False
+        return True

@@ -1,0 +1,312 @@
+"""The ledger's writes. Every change and its event commit together (shared.outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fastapi import HTTPException, status
+from pymongo.errors import DuplicateKeyError
+
+from expense_service.models import BUILTIN_CATEGORIES, ExpenseFields, ExpenseOut, ImportProblem
+from expense_service.storage import expense_document, expense_out, new_expense_id, snapshot
+from shared.events import ExpenseCreated, ExpenseDeleted, ExpenseUpdated
+from shared.money import from_cents, to_cents
+from shared.mongo import Database, Document, utcnow
+from shared.outbox import Outbox, UnitOfWork
+from shared.users import user_profile
+
+PROFILE_WAIT_SECONDS = 3.0
+IMPORT_BATCH = 500
+
+
+def unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+def not_found(expense_id: str) -> HTTPException:
+    # Another user's expense is "not found" too: ids must not reveal what exists.
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no expense {expense_id}")
+
+
+class _KeyTakenError(Exception):
+    """Leaves (aborting) a create whose idempotency key another request stored first."""
+
+
+@dataclass
+class Ledger:
+    db: Database
+    outbox: Outbox
+
+    # -- reading what a write needs ----------------------------------------------------------
+
+    async def user_currency(self, user_id: str) -> str:
+        """The user's currency from the local profile, fed by user events. Right after
+        registration the event may still be on its way, so wait for it a little."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROFILE_WAIT_SECONDS
+        while True:
+            profile = await user_profile(self.db, user_id)
+            if profile is not None:
+                return str(profile["currency"])
+            if loop.time() > deadline:
+                raise HTTPException(
+                    status.HTTP_503_SERVICE_UNAVAILABLE,
+                    "your profile has not reached the expense service yet; retry shortly",
+                    headers={"Retry-After": "1"},
+                )
+            await asyncio.sleep(0.05)
+
+    async def categories(self, user_id: str) -> set[str]:
+        own = {doc["key"] async for doc in self.db.categories.find({"user_id": user_id})}
+        return set(BUILTIN_CATEGORIES) | own
+
+    async def stored_fields(
+        self,
+        user_id: str,
+        body: ExpenseFields,
+        known_categories: set[str] | None = None,
+        currency: str | None = None,
+    ) -> dict[str, Any]:
+        """Checks what a model cannot check alone, and returns the fields as stored."""
+        user_currency = currency or await self.user_currency(user_id)
+        expense_currency = body.currency or user_currency
+        if expense_currency == user_currency:
+            if body.base_amount is not None and body.base_amount != body.amount:
+                raise unprocessable(
+                    f"base_amount must equal amount for an expense in your own currency "
+                    f"({user_currency})"
+                )
+            base_amount = body.amount
+        else:
+            if body.base_amount is None:
+                raise unprocessable(
+                    f"base_amount (the amount in your currency, {user_currency}) is required "
+                    f"for an expense in {expense_currency}"
+                )
+            base_amount = body.base_amount
+        categories = known_categories or await self.categories(user_id)
+        if body.category not in categories:
+            raise unprocessable(
+                f"unknown category {body.category!r}; use one of {sorted(categories)} "
+                "or create it with POST /api/categories"
+            )
+        return {
+            "kind": body.kind.value,
+            "amount_cents": to_cents(body.amount),
+            "currency": expense_currency,
+            "base_amount_cents": to_cents(base_amount),
+            "category": body.category,
+            "description": body.description,
+            "date": body.date.isoformat(),
+            "month": body.date.isoformat()[:7],
+            "tags": body.tags,
+        }
+
+    async def owned(self, user_id: str, expense_id: str) -> Document:
+        doc = await self.db.expenses.find_one({"_id": expense_id, "user_id": user_id})
+        if doc is None:
+            raise not_found(expense_id)
+        return doc
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def create(
+        self, user_id: str, body: ExpenseFields, idempotency_key: str | None
+    ) -> tuple[ExpenseOut, bool]:
+        """Stores one expense; returns it and whether it is new (False: an idempotent replay)."""
+        key_id = f"{user_id}:{idempotency_key}" if idempotency_key else None
+        request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        fields = await self.stored_fields(user_id, body)
+        for _ in range(50):
+            if key_id is not None:
+                replay = await self._replay(key_id, request_hash)
+                if replay is not None:
+                    return replay, False
+            doc = expense_document(user_id, new_expense_id(), fields)
+
+            async def write(uow: UnitOfWork, doc: Document = doc) -> None:
+                if key_id is not None:
+                    try:
+                        await uow.db.idempotency_keys.insert_one(
+                            {
+                                "_id": key_id,
+                                "user_id": user_id,
+                                "request_hash": request_hash,
+                                "expense_id": doc["_id"],
+                                "created_at": utcnow(),
+                            },
+                            session=uow.session,
+                        )
+                    except DuplicateKeyError:
+                        raise _KeyTakenError from None
+                await uow.db.expenses.insert_one(doc, session=uow.session)
+                await uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
+
+            try:
+                await self.outbox.run(write)
+            except _KeyTakenError:
+                await asyncio.sleep(0.01)
+                continue
+            return expense_out(doc), True
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "another request with this Idempotency-Key is still in progress",
+        )
+
+    async def _replay(self, key_id: str, request_hash: str) -> ExpenseOut | None:
+        stored = await self.db.idempotency_keys.find_one({"_id": key_id})
+        if stored is None:
+            return None
+        if stored["request_hash"] != request_hash:
+            raise unprocessable("this Idempotency-Key was used with a different request body")
+        doc = await self.db.expenses.find_one({"_id": stored["expense_id"]})
+        if doc is None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                "the expense created with this Idempotency-Key has been deleted",
+            )
+        return expense_out(doc)
+
+    async def replace(self, user_id: str, expense_id: str, fields: dict[str, Any]) -> ExpenseOut:
+        """Writes new stored fields over an expense (PUT, and PATCH after merging)."""
+
+        async def write(uow: UnitOfWork) -> Document:
+            current = await uow.db.expenses.find_one(
+                {"_id": expense_id, "user_id": user_id}, session=uow.session
+            )
+            if current is None:
+                raise not_found(expense_id)
+            return await apply_change(uow, current, fields)
+
+        return expense_out(await self.outbox.run(write))
+
+    async def delete(self, user_id: str, expense_id: str) -> None:
+        async def write(uow: UnitOfWork) -> None:
+            doc = await uow.db.expenses.find_one_and_delete(
+                {"_id": expense_id, "user_id": user_id}, session=uow.session
+            )
+            if doc is None:
+                raise not_found(expense_id)
+            gone = {**doc, "version": doc["version"] + 1}
+            await uow.emit(ExpenseDeleted(**snapshot(gone)), user_id=user_id)
+
+        await self.outbox.run(write)
+
+    async def delete_category(self, user_id: str, category_id: str, move_to: str) -> int:
+        """Deletes one of the user's categories; its expenses move to ``move_to`` (each an
+        ordinary expense.updated). Returns how many moved."""
+
+        async def write(uow: UnitOfWork) -> int:
+            category = await uow.db.categories.find_one_and_delete(
+                {"_id": category_id, "user_id": user_id}, session=uow.session
+            )
+            if category is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no category {category_id}")
+            if move_to == category["key"]:
+                raise unprocessable("move_to must be another category")
+            moved = 0
+            async for doc in uow.db.expenses.find(
+                {"user_id": user_id, "category": category["key"]}, session=uow.session
+            ):
+                await apply_change(uow, doc, {"category": move_to})
+                moved += 1
+            return moved
+
+        if move_to not in await self.categories(user_id):
+            raise unprocessable(f"unknown category {move_to!r} for move_to")
+        return await self.outbox.run(write)
+
+    async def import_rows(
+        self, user_id: str, rows: list[tuple[int, ExpenseFields]]
+    ) -> tuple[int, int, list[ImportProblem]]:
+        """Imports valid rows in batches; returns (imported, skipped as already imported,
+        problems). A row's fingerprint is its content plus how many equal rows came before it
+        in the file, so two identical coffees on one day both import, once."""
+        currency = await self.user_currency(user_id)
+        categories = await self.categories(user_id)
+        problems: list[ImportProblem] = []
+        seen: dict[str, int] = {}
+        prepared: list[tuple[str, dict[str, Any]]] = []
+        for line, body in rows:
+            try:
+                fields = await self.stored_fields(user_id, body, categories, currency)
+            except HTTPException as exc:
+                problems.append(ImportProblem(line=line, detail=str(exc.detail)))
+                continue
+            content = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
+            seen[content] = seen.get(content, 0) + 1
+            prepared.append((f"{user_id}:{content}:{seen[content]}", fields))
+
+        imported = skipped = 0
+        for start in range(0, len(prepared), IMPORT_BATCH):
+            batch = prepared[start : start + IMPORT_BATCH]
+
+            async def write(
+                uow: UnitOfWork, batch: list[tuple[str, dict[str, Any]]] = batch
+            ) -> int:
+                keys = [key for key, _ in batch]
+                known = {
+                    doc["_id"]
+                    async for doc in uow.db.import_fingerprints.find(
+                        {"_id": {"$in": keys}}, {"_id": 1}, session=uow.session
+                    )
+                }
+                docs, fingerprints = [], []
+                for key, fields in batch:
+                    if key in known:
+                        continue
+                    doc = expense_document(user_id, new_expense_id(), fields)
+                    docs.append(doc)
+                    fingerprints.append({"_id": key, "user_id": user_id, "expense_id": doc["_id"]})
+                if docs:
+                    await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
+                    await uow.db.expenses.insert_many(docs, session=uow.session)
+                    for doc in docs:
+                        await uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
+                return len(docs)
+
+            added = await self.outbox.run(write)
+            imported += added
+            skipped += len(batch) - added
+        return imported, skipped, problems
+
+
+async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any]) -> Document:
+    """Updates one expense inside ``uow`` and emits expense.updated with the previous values."""
+    changed = {k: v for k, v in fields.items() if current.get(k) != v}
+    if not changed:
+        return current
+    updated = {**current, **changed, "updated_at": utcnow(), "version": current["version"] + 1}
+    result = await uow.db.expenses.replace_one(
+        {"_id": current["_id"], "version": current["version"]}, updated, session=uow.session
+    )
+    if result.matched_count != 1:
+        raise not_found(current["_id"])
+    await uow.emit(
+        ExpenseUpdated(**snapshot(updated), previous=snapshot(current)),
+        user_id=current["user_id"],
+    )
+    return updated
+
+
+def fields_for_patch(current: Document, patch: dict[str, Any]) -> dict[str, Any]:
+    """The full client-side view of an expense after a PATCH, ready to validate again."""
+    merged: dict[str, Any] = {
+        "amount": from_cents(current["amount_cents"]),
+        "currency": current["currency"],
+        "base_amount": from_cents(current["base_amount_cents"]),
+        "category": current["category"],
+        "description": current["description"],
+        "date": date.fromisoformat(current["date"]),
+        "tags": current["tags"],
+        "kind": current["kind"],
+    }
+    if ("amount" in patch or "currency" in patch) and "base_amount" not in patch:
+        # The old conversion no longer applies: recomputed, or asked for.
+        merged["base_amount"] = None
+    merged.update(patch)
+    return merged

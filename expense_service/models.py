@@ -1,0 +1,171 @@
+"""Request and response bodies of expense_service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from shared.money import Money, MoneyTotal
+from shared.types import CurrencyCode
+
+BUILTIN_CATEGORIES = ("food", "travel", "shopping", "bills", "other")
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+class Kind(StrEnum):
+    EXPENSE = "expense"
+    INCOME = "income"
+
+
+class SortOrder(StrEnum):
+    DATE = "date"
+    DATE_DESC = "-date"
+    AMOUNT = "amount"
+    AMOUNT_DESC = "-amount"
+
+
+def category_key(value: Any) -> Any:
+    """Categories compare case-insensitively and without surrounding or repeated spaces."""
+    return " ".join(value.split()).lower() if isinstance(value, str) else value
+
+
+def _tag(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+CategoryName = Annotated[
+    str,
+    BeforeValidator(category_key),
+    Field(min_length=1, max_length=32, pattern=r"^[\w][\w &'./+-]*$"),
+]
+Tag = Annotated[str, BeforeValidator(_tag), Field(min_length=1, max_length=32)]
+Description = Annotated[str, Field(max_length=500)]
+Month = Annotated[str, Field(pattern=MONTH_PATTERN, examples=["2026-11"])]
+
+
+def _unique_tags(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+Tags = Annotated[list[Tag], Field(max_length=10), AfterValidator(_unique_tags)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExpenseFields(Body):
+    """An expense as a client writes it (POST and PUT take all of it, PATCH any part)."""
+
+    amount: Money
+    currency: CurrencyCode | None = Field(
+        default=None, description="ISO 4217; the user's own currency when left out"
+    )
+    base_amount: Money | None = Field(
+        default=None,
+        description="The amount in the user's currency: required when `currency` differs from "
+        "it, equal to `amount` (or left out) when it does not",
+    )
+    category: CategoryName
+    description: Description = ""
+    date: dt.date
+    tags: Tags = Field(default_factory=list)
+    kind: Kind = Kind.EXPENSE
+
+
+class ExpensePatch(Body):
+    amount: Money | None = None
+    currency: CurrencyCode | None = None
+    base_amount: Money | None = None
+    category: CategoryName | None = None
+    description: Description | None = None
+    date: dt.date | None = None
+    tags: Tags | None = None
+    kind: Kind | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> ExpensePatch:
+        nulls = [
+            k for k in self.model_fields_set if getattr(self, k) is None and k != "base_amount"
+        ]
+        if nulls:
+            raise ValueError(f"these fields cannot be null: {', '.join(sorted(nulls))}")
+        return self
+
+
+class ExpenseOut(BaseModel):
+    id: str
+    kind: Kind
+    amount: MoneyTotal
+    currency: str
+    base_amount: MoneyTotal
+    category: str
+    description: str
+    date: dt.date
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ExpensePage(BaseModel):
+    items: list[ExpenseOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class MonthTotal(BaseModel):
+    month: Month
+    total: MoneyTotal
+    count: int
+
+
+class MonthlyTotals(BaseModel):
+    year: int
+    kind: Kind
+    currency: str | None = Field(description="The user's currency, in which totals are counted")
+    months: list[MonthTotal]
+    total: MoneyTotal
+
+
+class CategoryTotal(BaseModel):
+    category: str
+    total: MoneyTotal
+    count: int
+    share: Decimal = Field(description="This category's part of the month's total, 0 to 1")
+
+
+class MonthSummary(BaseModel):
+    month: Month
+    kind: Kind
+    currency: str | None
+    total: MoneyTotal
+    count: int
+    categories: list[CategoryTotal]
+
+
+class CategoryIn(Body):
+    name: CategoryName
+
+
+class CategoryOut(BaseModel):
+    id: str | None = Field(description="null for built-in categories")
+    name: str
+    builtin: bool
+
+
+class ImportProblem(BaseModel):
+    line: int
+    detail: str
+
+
+class ImportResult(BaseModel):
+    imported: int
+    skipped: int = Field(description="Rows already imported before (same file imported again)")
+    errors: list[ImportProblem]

@@ -1,0 +1,42 @@
+"""Money: decimals with at most 2 places in the API, integer minor units (cents) in storage.
+
+Integers make every sum in Mongo exact and cheap; the API never sees a binary float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field, PlainSerializer
+
+MAX_AMOUNT = Decimal("1000000000")
+CENT = Decimal("0.01")
+
+
+def format_money(value: Decimal) -> str:
+    return f"{value.quantize(CENT)}"
+
+
+# Input: a JSON number or string, > 0, at most 2 places, at most 1,000,000,000. Output: "12.50".
+Money = Annotated[
+    Decimal,
+    Field(
+        gt=0,
+        le=MAX_AMOUNT,
+        decimal_places=2,
+        allow_inf_nan=False,
+        json_schema_extra={"examples": ["12.50"]},
+    ),
+    PlainSerializer(format_money, return_type=str, when_used="json"),
+]
+# A computed amount (a total, say): any size, still 2 places, still a string in JSON.
+MoneyTotal = Annotated[Decimal, PlainSerializer(format_money, return_type=str, when_used="json")]
+
+
+def to_cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_exact())
+
+
+def from_cents(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(CENT)
