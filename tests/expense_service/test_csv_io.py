@@ -1,0 +1,119 @@
+"""CSV reading and writing (pure logic)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from expense_service.csv_io import (
+    CsvFormatError,
+    export_row,
+    neutralise,
+    parse_csv,
+    restore,
+)
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+def test_formula_starters_are_neutralised_and_restored(cell: str) -> None:
+    assert neutralise(cell) == "'" + cell
+    assert restore(neutralise(cell)) == cell
+
+
+@pytest.mark.parametrize("cell", ["lunch", "", "'quoted already", "a=b", "1-2"])
+def test_ordinary_cells_pass_unchanged(cell: str) -> None:
+    assert neutralise(cell) == cell
+    assert restore(cell) == cell
+
+
+def test_export_row_formats_money_and_neutralises() -> None:
+    row = export_row(
+        {
+            "_id": "e1",
+            "date": "2026-11-02",
+            "kind": "expense",
+            "amount_cents": 1050,
+            "currency": "USD",
+            "base_amount_cents": 1050,
+            "category": "food",
+            "description": "=cmd|' /C calc'!A0",
+            "tags": ["a", "b"],
+            "created_at": datetime(2026, 11, 2, tzinfo=UTC),
+        }
+    )
+    assert row[3] == "10.50"
+    assert row[7] == "'=cmd|' /C calc'!A0"
+    assert row[8] == "a;b"
+
+
+def test_rows_are_validated_with_their_line_numbers() -> None:
+    text = (
+        "amount,DATE,memo,Type\n"
+        "1.50,2026-01-02,bus,expense\n"
+        "x,2026-01-02,,\n"
+        "\n"
+        '2,2026-01-03,"two\nlines",income\n'
+        "3,2026-13-01,,\n"
+    )
+    rows, problems = parse_csv(text, max_rows=100)
+    assert [(line, str(body.amount), body.kind.value) for line, body in rows] == [
+        (2, "1.50", "expense"),
+        (6, "2", "income"),
+    ]
+    assert rows[1][1].description == "two\nlines"
+    assert rows[0][1].category == "other"
+    assert [p.line for p in problems] == [3, 7]
+    assert problems[0].detail.startswith("amount:")
+
+
+def test_whole_file_problems() -> None:
+    with pytest.raises(CsvFormatError, match="empty"):
+        parse_csv("", max_rows=10)
+    with pytest.raises(CsvFormatError, match="amount"):
+        parse_csv("date,category\n", max_rows=10)
+    with pytest.raises(CsvFormatError, match="more than 2 rows"):
+        parse_csv("date,amount\n2026-01-01,1\n2026-01-01,1\n2026-01-01,1\n", max_rows=2)
+
+
+def test_exported_file_parses_back() -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(
+        [
+            "id",
+            "date",
+            "kind",
+            "amount",
+            "currency",
+            "base_amount",
+            "category",
+            "description",
+            "tags",
+            "created_at",
+        ]
+    )
+    writer.writerow(
+        [
+            "e1",
+            "2026-11-02",
+            "expense",
+            "40.00",
+            "USD",
+            "36.80",
+            "travel",
+            "'-taxi",
+            "a;b",
+            "2026-11-02T00:00:00+00:00",
+        ]
+    )
+    [(line, body)], problems = parse_csv(buffer.getvalue(), max_rows=10)
+    assert problems == []
+    assert (line, body.description, body.tags, str(body.base_amount)) == (
+        2,
+        "-taxi",
+        ["a", "b"],
+        "36.80",
+    )
