@@ -1,0 +1,1 @@
+"""Benchmarks: the figures behind the design's speed and memory targets, measured, not asserted."""

@@ -1,0 +1,45 @@
+"""A whole stack for a benchmark, started as ``make run`` starts it, on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from devstack.stack import DEFAULT_PORTS, Stack
+from tests.support import BrokerNames, delete_stack_broker_names, free_port, local_rabbitmq
+
+
+@contextlib.contextmanager
+def bench_stack(env: dict[str, str] | None = None) -> Iterator[tuple[Stack, BrokerNames, str]]:
+    amqp_url = local_rabbitmq()
+    names = BrokerNames.fresh()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        stack = Stack(
+            data_dir=Path(tmp) / ".data",
+            ports={name: free_port() for name in DEFAULT_PORTS},
+            mongo_port=free_port(),
+            amqp_url=amqp_url,
+            env={
+                "EVENTS_EXCHANGE": names.exchange,
+                "QUEUE_PREFIX": names.queue_prefix,
+                "LOG_LEVEL": "WARNING",
+                **(env or {}),
+            },
+        )
+        try:
+            stack.start()
+            stack.wait_until_ready(timeout=120)
+            yield stack, names, amqp_url
+        finally:
+            stack.stop()
+            asyncio.run(delete_stack_broker_names(amqp_url, names))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
