@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from budget_service.events import HANDLERS
-from budget_service.routes import router
+from budget_service.routes import budgets, internal, shorthand
 from budget_service.settings import Settings
 from budget_service.storage import create_indexes
 from shared.service import create_service_app
@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="budget_service",
         description="Monthly budgets, status, threshold alerts and hard limits.",
-        routers=[router],
+        routers=[budgets, shorthand, internal],
         create_indexes=create_indexes,
         handlers=HANDLERS,
     )

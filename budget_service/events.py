@@ -1,12 +1,63 @@
-"""Events budget_service consumes. user.* keeps the local user profiles (see shared.users)."""
+"""Events budget_service consumes: expense.* into a per-expense projection (spending is summed
+from it, and alerts checked against it), and user.* for profiles (shared.users)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from budget_service.storage import purge_user
+from budget_service.alerts import evaluate
+from budget_service.storage import lock_month, purge_user
 from shared.consumer import Handler
-from shared.events import EventType
+from shared.events import EventEnvelope, EventType, ExpenseSnapshot
+from shared.money import to_cents
+from shared.outbox import UnitOfWork
 from shared.users import user_directory_handlers
 
-HANDLERS: Mapping[EventType, Handler] = {**user_directory_handlers(purge_user)}
+
+async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
+    """Keeps the newest version of each expense. Duplicates and stale versions change nothing,
+    so any delivery order leaves the same figures; a move to another month or category
+    re-checks both places."""
+    expense = event.payload()
+    assert isinstance(expense, ExpenseSnapshot)
+    user_id = event.user_id
+    assert user_id is not None
+    projection = uow.db.expense_projection
+    current = await projection.find_one({"_id": expense.expense_id}, session=uow.session)
+    if current is not None and current["version"] >= expense.version:
+        return
+    month = expense.date.isoformat()[:7]
+    touched = {(month, expense.category)}
+    if current is not None and not current["deleted"]:
+        touched.add((current["month"], current["category"]))
+    for touched_month in sorted({m for m, _ in touched}):
+        await lock_month(uow, user_id, touched_month)
+    await projection.replace_one(
+        {"_id": expense.expense_id},
+        {
+            "user_id": user_id,
+            "version": expense.version,
+            "kind": expense.kind,
+            "base_amount_cents": to_cents(expense.base_amount),
+            "month": month,
+            "category": expense.category,
+            "deleted": event.type is EventType.EXPENSE_DELETED,
+        },
+        upsert=True,
+        session=uow.session,
+    )
+    # The expense is now counted from its event: its hard-limit reservation is done with.
+    await uow.db.reservations.delete_one(
+        {"_id": expense.expense_id, "version": {"$lte": expense.version}}, session=uow.session
+    )
+    for touched_month in sorted({m for m, _ in touched}):
+        categories: set[str | None] = {c for m, c in touched if m == touched_month}
+        await evaluate(uow, user_id, touched_month, categories)
+
+
+HANDLERS: Mapping[EventType, Handler] = {
+    **user_directory_handlers(purge_user),
+    EventType.EXPENSE_CREATED: on_expense,
+    EventType.EXPENSE_UPDATED: on_expense,
+    EventType.EXPENSE_DELETED: on_expense,
+}

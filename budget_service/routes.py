@@ -1,10 +1,132 @@
-"""budget_service's HTTP API under ``/api/budgets``.
-
-Its endpoints arrive with issue #4.
-"""
+"""budget_service's HTTP API: ``/api/budgets``, the seed's ``/api/budget`` shorthands, and the
+hard-limit reservation expense_service calls (``/internal``, never routed by the gateway)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(prefix="/api/budgets", tags=["budgets"])
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+
+from budget_service.budgeting import BudgetBook, budget_out
+from budget_service.models import (
+    BudgetIn,
+    BudgetOut,
+    BudgetPatch,
+    BudgetStatus,
+    MonthlyBudgetIn,
+    ReservationIn,
+)
+from budget_service.storage import budgets_in_force
+from shared.auth import CurrentUser
+from shared.service import Runtime
+from shared.types import MONTH_PATTERN
+
+
+def get_book(runtime: Runtime) -> BudgetBook:
+    return BudgetBook(runtime.db, runtime.outbox)
+
+
+Book = Annotated[BudgetBook, Depends(get_book)]
+MonthQuery = Annotated[
+    str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; this month when left out")
+]
+
+budgets = APIRouter(prefix="/api/budgets", tags=["budgets"])
+shorthand = APIRouter(prefix="/api/budget", tags=["budgets"])
+internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
+
+
+@budgets.post(
+    "",
+    response_model=BudgetOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "The month and category had a budget: updated"}},
+)
+async def upsert_budget(
+    body: BudgetIn, user: CurrentUser, book: Book, response: Response
+) -> BudgetOut:
+    """One budget per month and category (null category: overall). Creating it when spending
+    is already past a threshold alerts at once; changing its amount or thresholds re-arms them.
+    With `hard_limit`, expenses that would take the month's spending past it are refused."""
+    budget, created = await book.upsert(user.user_id, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/api/budgets/{budget.id}"
+    return budget
+
+
+@budgets.get(
+    "",
+    response_model=list[BudgetOut],
+    summary="The budgets in force in a month (repeating ones included)",
+)
+async def list_budgets(user: CurrentUser, book: Book, month: MonthQuery = None) -> list[BudgetOut]:
+    month = month or (await book.today(user.user_id)).strftime("%Y-%m")
+    in_force = await budgets_in_force(book.db, user.user_id, month)
+    return [budget_out(doc) for _, doc in sorted(in_force.items(), key=lambda i: i[0] or "")]
+
+
+@budgets.get(
+    "/status",
+    response_model=list[BudgetStatus],
+    summary="Limit, spent, remaining, % used, state and pace of each budget in force",
+)
+async def budget_status(
+    user: CurrentUser, book: Book, month: MonthQuery = None
+) -> list[BudgetStatus]:
+    """`state` is ok below the first threshold, warning from it, exceeded from 100%.
+    `projected_spend` extends this month's pace to its end ("today" in your time zone).
+    Income never counts against a budget."""
+    return await book.status(user.user_id, month)
+
+
+@budgets.get("/{budget_id}", response_model=BudgetOut)
+async def read_budget(budget_id: str, user: CurrentUser, book: Book) -> BudgetOut:
+    return budget_out(await book.owned(user.user_id, budget_id))
+
+
+@budgets.patch("/{budget_id}", response_model=BudgetOut)
+async def patch_budget(
+    budget_id: str, body: BudgetPatch, user: CurrentUser, book: Book
+) -> BudgetOut:
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    return await book.patch(user.user_id, budget_id, changes)
+
+
+@budgets.delete("/{budget_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_budget(budget_id: str, user: CurrentUser, book: Book) -> None:
+    await book.delete(user.user_id, budget_id)
+
+
+@shorthand.post(
+    "",
+    response_model=BudgetOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Set this month's overall budget (the seed API)",
+)
+async def set_monthly_budget(
+    body: MonthlyBudgetIn, user: CurrentUser, book: Book, response: Response
+) -> BudgetOut:
+    month = body.month or (await book.today(user.user_id)).strftime("%Y-%m")
+    return await upsert_budget(BudgetIn(month=month, amount=body.amount), user, book, response)
+
+
+@shorthand.get(
+    "/status",
+    response_model=BudgetStatus,
+    summary="This month's overall budget status (the seed API)",
+)
+async def monthly_status(user: CurrentUser, book: Book, month: MonthQuery = None) -> BudgetStatus:
+    for entry in await book.status(user.user_id, month):
+        if entry.category is None:
+            return entry
+    raise HTTPException(status.HTTP_404_NOT_FOUND, "no overall budget for this month")
+
+
+@internal.post(
+    "/reservations",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {"description": "Over a hard limit"}},
+)
+async def reserve(body: ReservationIn, user: CurrentUser, book: Book) -> None:
+    await book.reserve(user.user_id, body)

@@ -116,7 +116,16 @@ class Stack:
         for name in (*SERVICES, "gateway"):
             self.start_service(name)
 
-    def start_service(self, name: str) -> None:
+    def start_replica(self, name: str) -> str:
+        """A second process of a service, on a free port, consuming the same queue."""
+        replica = f"{name}-2"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.ports[replica] = sock.getsockname()[1]
+        self.start_service(name, as_name=replica)
+        return replica
+
+    def start_service(self, name: str, as_name: str | None = None) -> None:
         env = {
             "MONGODB_URL": self.mongodb_url or "",
             "AMQP_URL": self.amqp_url,
@@ -125,6 +134,8 @@ class Stack:
         }
         if name == "user_service":
             env["DATA_DIR"] = str(self.data_dir / name)
+        if name == "expense_service":
+            env["BUDGET_SERVICE_URL"] = self.service_url("budget_service")
         if name == "gateway":
             env["UPSTREAMS"] = json.dumps({s: [self.service_url(s)] for s in SERVICES})
         command = [
@@ -136,13 +147,13 @@ class Stack:
             "--host",
             self.gateway_host if name == "gateway" else "127.0.0.1",
             "--port",
-            str(self.ports[name]),
+            str(self.ports[as_name or name]),
             "--no-access-log",
             "--no-proxy-headers",
             "--timeout-graceful-shutdown",
             "5",
         ]
-        self._spawn(name, command, env | self.service_env.get(name, {}))
+        self._spawn(as_name or name, command, env | self.service_env.get(name, {}))
 
     def restart_service(self, name: str, env: dict[str, str] | None = None) -> None:
         """Kills one service hard (as a crash would) and starts it again, for tests."""
@@ -204,8 +215,8 @@ class Stack:
 
     def stop(self) -> None:
         """Gateway first, then services, then the database: each gets SIGTERM, then SIGKILL."""
-        order = ["gateway", *reversed(SERVICES), "mongo"]
-        for group in (order[:1], order[1:-1], order[-1:]):
+        services = [n for n in self.processes if n not in {"gateway", "mongo"}]
+        for group in (["gateway"], services, ["mongo"]):
             running = [self.processes[n] for n in group if n in self.processes]
             for process in running:
                 if process.poll() is None:

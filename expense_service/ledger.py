@@ -11,8 +11,10 @@ from typing import Any
 from fastapi import HTTPException, status
 from pymongo.errors import DuplicateKeyError
 
+from expense_service.limits import HardLimits
 from expense_service.models import BUILTIN_CATEGORIES, ExpenseFields, ExpenseOut, ImportProblem
 from expense_service.storage import expense_document, expense_out, new_expense_id, snapshot
+from shared.auth import Principal
 from shared.events import ExpenseCreated, ExpenseDeleted, ExpenseUpdated
 from shared.money import from_cents, to_cents
 from shared.mongo import Database, Document, utcnow
@@ -40,6 +42,7 @@ class _KeyTakenError(Exception):
 class Ledger:
     db: Database
     outbox: Outbox
+    limits: HardLimits
 
     # -- reading what a write needs ----------------------------------------------------------
 
@@ -115,18 +118,24 @@ class Ledger:
     # -- writes -------------------------------------------------------------------------------
 
     async def create(
-        self, user_id: str, body: ExpenseFields, idempotency_key: str | None
+        self, user: Principal, body: ExpenseFields, idempotency_key: str | None
     ) -> tuple[ExpenseOut, bool]:
         """Stores one expense; returns it and whether it is new (False: an idempotent replay)."""
+        user_id = user.user_id
         key_id = f"{user_id}:{idempotency_key}" if idempotency_key else None
         request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
         fields = await self.stored_fields(user_id, body)
+        expense_id = new_expense_id()
+        admitted = False
         for _ in range(50):
             if key_id is not None:
                 replay = await self._replay(key_id, request_hash)
                 if replay is not None:
                     return replay, False
-            doc = expense_document(user_id, new_expense_id(), fields)
+            if not admitted:
+                await self.limits.admit(user_id, user.token, expense_id, 1, fields)
+                admitted = True
+            doc = expense_document(user_id, expense_id, fields)
 
             async def write(uow: UnitOfWork, doc: Document = doc) -> None:
                 if key_id is not None:
@@ -171,8 +180,11 @@ class Ledger:
             )
         return expense_out(doc)
 
-    async def replace(self, user_id: str, expense_id: str, fields: dict[str, Any]) -> ExpenseOut:
+    async def replace(self, user: Principal, expense_id: str, fields: dict[str, Any]) -> ExpenseOut:
         """Writes new stored fields over an expense (PUT, and PATCH after merging)."""
+        user_id = user.user_id
+        current = await self.owned(user_id, expense_id)
+        await self.limits.admit(user_id, user.token, expense_id, current["version"] + 1, fields)
 
         async def write(uow: UnitOfWork) -> Document:
             current = await uow.db.expenses.find_one(
@@ -221,11 +233,13 @@ class Ledger:
         return await self.outbox.run(write)
 
     async def import_rows(
-        self, user_id: str, rows: list[tuple[int, ExpenseFields]]
+        self, user: Principal, rows: list[tuple[int, ExpenseFields]]
     ) -> tuple[int, int, list[ImportProblem]]:
         """Imports valid rows in batches; returns (imported, skipped as already imported,
         problems). A row's fingerprint is its content plus how many equal rows came before it
-        in the file, so two identical coffees on one day both import, once."""
+        in the file, so two identical coffees on one day both import, once. A row under a
+        hard-limit budget is admitted (or refused) like any other expense."""
+        user_id = user.user_id
         currency = await self.user_currency(user_id)
         categories = await self.categories(user_id)
         problems: list[ImportProblem] = []
@@ -239,7 +253,18 @@ class Ledger:
                 continue
             content = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
             seen[content] = seen.get(content, 0) + 1
-            prepared.append((f"{user_id}:{content}:{seen[content]}", fields))
+            key = f"{user_id}:{content}:{seen[content]}"
+            if await self.limits.applies(user_id, fields["month"], fields["category"]):
+                if await self.db.import_fingerprints.find_one({"_id": key}):
+                    prepared.append((key, fields))  # imported before: skipped below
+                    continue
+                try:
+                    fields["_id"] = new_expense_id()
+                    await self.limits.admit(user_id, user.token, fields["_id"], 1, fields)
+                except HTTPException as exc:
+                    problems.append(ImportProblem(line=line, detail=str(exc.detail)))
+                    continue
+            prepared.append((key, fields))
 
         imported = skipped = 0
         for start in range(0, len(prepared), IMPORT_BATCH):
@@ -259,7 +284,8 @@ class Ledger:
                 for key, fields in batch:
                     if key in known:
                         continue
-                    doc = expense_document(user_id, new_expense_id(), fields)
+                    stored = {k: v for k, v in fields.items() if k != "_id"}
+                    doc = expense_document(user_id, fields.get("_id") or new_expense_id(), stored)
                     docs.append(doc)
                     fingerprints.append({"_id": key, "user_id": user_id, "expense_id": doc["_id"]})
                 if docs:

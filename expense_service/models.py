@@ -11,10 +11,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.money import Money, MoneyTotal
-from shared.types import CurrencyCode
+from shared.types import CategoryName, CurrencyCode, Month
 
 BUILTIN_CATEGORIES = ("food", "travel", "shopping", "bills", "other")
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 class Kind(StrEnum):
@@ -29,23 +28,12 @@ class SortOrder(StrEnum):
     AMOUNT_DESC = "-amount"
 
 
-def category_key(value: Any) -> Any:
-    """Categories compare case-insensitively and without surrounding or repeated spaces."""
-    return " ".join(value.split()).lower() if isinstance(value, str) else value
-
-
 def _tag(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-CategoryName = Annotated[
-    str,
-    BeforeValidator(category_key),
-    Field(min_length=1, max_length=32, pattern=r"^[\w][\w &'./+-]*$"),
-]
 Tag = Annotated[str, BeforeValidator(_tag), Field(min_length=1, max_length=32)]
 Description = Annotated[str, Field(max_length=500)]
-Month = Annotated[str, Field(pattern=MONTH_PATTERN, examples=["2026-11"])]
 
 
 def _unique_tags(tags: list[str]) -> list[str]:

@@ -14,11 +14,10 @@ from pymongo.errors import DuplicateKeyError
 
 from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
 from expense_service.ledger import Ledger, fields_for_patch, unprocessable
+from expense_service.limits import HardLimits
 from expense_service.models import (
     BUILTIN_CATEGORIES,
-    MONTH_PATTERN,
     CategoryIn,
-    CategoryName,
     CategoryOut,
     CategoryTotal,
     ExpenseFields,
@@ -37,14 +36,16 @@ from shared.auth import CurrentUser
 from shared.money import MAX_AMOUNT, from_cents, to_cents
 from shared.mongo import utcnow
 from shared.service import Runtime
+from shared.types import MONTH_PATTERN, CategoryName
 from shared.users import user_profile
 
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_ROWS = 50_000
 
 
-def get_ledger(runtime: Runtime) -> Ledger:
-    return Ledger(runtime.db, runtime.outbox)
+def get_ledger(runtime: Runtime, request: Request) -> Ledger:
+    limits: HardLimits = request.app.state.hard_limits
+    return Ledger(runtime.db, runtime.outbox, limits)
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
@@ -120,7 +121,7 @@ async def create_expense(
 ) -> ExpenseOut:
     """With an `Idempotency-Key`, repeating the request (same key, same body) returns the
     first answer and stores nothing more, for 24 hours."""
-    expense, created = await ledger.create(user.user_id, body, idempotency_key)
+    expense, created = await ledger.create(user, body, idempotency_key)
     response.headers["Location"] = f"/api/expenses/{expense.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -294,7 +295,7 @@ async def import_csv(request: Request, user: CurrentUser, ledger: LedgerDep) -> 
         rows, problems = parse_csv(text, IMPORT_MAX_ROWS)
     except CsvFormatError as exc:
         raise unprocessable(str(exc)) from None
-    imported, skipped, refused = await ledger.import_rows(user.user_id, rows)
+    imported, skipped, refused = await ledger.import_rows(user, rows)
     return ImportResult(
         imported=imported, skipped=skipped, errors=sorted(problems + refused, key=lambda p: p.line)
     )
@@ -338,7 +339,7 @@ async def replace_expense(
 ) -> ExpenseOut:
     await ledger.owned(user.user_id, expense_id)
     fields = await ledger.stored_fields(user.user_id, body)
-    return await ledger.replace(user.user_id, expense_id, fields)
+    return await ledger.replace(user, expense_id, fields)
 
 
 @expenses.patch("/{expense_id}", response_model=ExpenseOut, summary="Change some fields")
@@ -352,7 +353,7 @@ async def patch_expense(
     except ValidationError as exc:
         raise unprocessable(describe(exc)) from None
     fields = await ledger.stored_fields(user.user_id, full)
-    return await ledger.replace(user.user_id, expense_id, fields)
+    return await ledger.replace(user, expense_id, fields)
 
 
 @expenses.delete("/{expense_id}", status_code=status.HTTP_204_NO_CONTENT)

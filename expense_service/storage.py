@@ -32,10 +32,17 @@ async def create_indexes(db: Database) -> None:
     await db.idempotency_keys.create_index("user_id")
     await db.idempotency_keys.create_index("created_at", expireAfterSeconds=IDEMPOTENCY_KEY_SECONDS)
     await db.import_fingerprints.create_index("user_id")
+    await db.budgets.create_index([by_user, ("month", ASCENDING)])
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
-    for collection in ("expenses", "categories", "idempotency_keys", "import_fingerprints"):
+    for collection in (
+        "expenses",
+        "categories",
+        "idempotency_keys",
+        "import_fingerprints",
+        "budgets",
+    ):
         await uow.db[collection].delete_many({"user_id": user_id}, session=uow.session)
 
 

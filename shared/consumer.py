@@ -72,21 +72,25 @@ class IdempotentConsumer:
         await message.ack()
 
     async def handle(self, envelope: EventEnvelope, handler: Handler) -> bool:
-        """Runs ``handler`` once per event id; returns False for an event already processed."""
+        """Runs ``handler`` once per event id; returns False for an event already processed.
+        A write conflict with a concurrent transaction is retried here, not redelivered."""
+
+        async def once(uow: UnitOfWork) -> None:
+            try:
+                await uow.db.processed_events.insert_one(
+                    {
+                        "_id": envelope.id,
+                        "type": envelope.type.value,
+                        "processed_at": datetime.now(UTC),
+                    },
+                    session=uow.session,
+                )
+            except DuplicateKeyError:
+                raise _AlreadyProcessedError from None
+            await handler(envelope, uow)
+
         try:
-            async with self._outbox.unit_of_work() as uow:
-                try:
-                    await uow.db.processed_events.insert_one(
-                        {
-                            "_id": envelope.id,
-                            "type": envelope.type.value,
-                            "processed_at": datetime.now(UTC),
-                        },
-                        session=uow.session,
-                    )
-                except DuplicateKeyError:
-                    raise _AlreadyProcessedError from None
-                await handler(envelope, uow)
+            await self._outbox.run(once, attempts=30)
         except _AlreadyProcessedError:
             return False
         return True

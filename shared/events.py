@@ -101,6 +101,38 @@ class ExpenseDeleted(ExpenseSnapshot):
     """The expense as it was when deleted; ``version`` is one past its last change."""
 
 
+class BudgetUpserted(Payload):
+    """A budget as it now stands. ``category`` null: all categories together."""
+
+    budget_id: str
+    month: str
+    category: str | None
+    amount: Decimal
+    thresholds: list[Decimal]
+    repeat: bool
+    hard_limit: bool
+    version: int
+
+
+class BudgetDeleted(Payload):
+    budget_id: str
+    month: str
+    category: str | None
+
+
+class BudgetThresholdReached(Payload):
+    """Spending in ``month`` crossed ``threshold`` (0.8 = 80%) of the budget, upwards."""
+
+    budget_id: str
+    month: str
+    category: str | None
+    threshold: Decimal
+    spent: Decimal
+    limit: Decimal
+    percent: Decimal
+    currency: str
+
+
 PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
     EventType.USER_REGISTERED: UserRegistered,
     EventType.USER_UPDATED: UserUpdated,
@@ -109,7 +141,9 @@ PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
     EventType.EXPENSE_CREATED: ExpenseCreated,
     EventType.EXPENSE_UPDATED: ExpenseUpdated,
     EventType.EXPENSE_DELETED: ExpenseDeleted,
-    # budget.* payloads arrive with budget_service (issue #4); nothing publishes them yet.
+    EventType.BUDGET_UPSERTED: BudgetUpserted,
+    EventType.BUDGET_DELETED: BudgetDeleted,
+    EventType.BUDGET_THRESHOLD_REACHED: BudgetThresholdReached,
 }
 
 

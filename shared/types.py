@@ -25,5 +25,19 @@ def _known_timezone(value: str) -> str:
 
 _TIMEZONES = available_timezones() | {"UTC"}
 
+
+def category_key(value: Any) -> Any:
+    """Categories compare case-insensitively and without surrounding or repeated spaces."""
+    return " ".join(value.split()).lower() if isinstance(value, str) else value
+
+
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
 CurrencyCode = Annotated[ISO4217, BeforeValidator(_upper)]
+CategoryName = Annotated[
+    str,
+    BeforeValidator(category_key),
+    Field(min_length=1, max_length=32, pattern=r"^[\w][\w &'./+-]*$"),
+]
+Month = Annotated[str, Field(pattern=MONTH_PATTERN, examples=["2026-11"])]
 TimezoneName = Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)]

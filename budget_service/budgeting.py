@@ -1,0 +1,250 @@
+"""Budget writes, hard-limit reservations and status. Changes commit with their events."""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import HTTPException, status
+
+from budget_service.alerts import BASIS_POINTS, evaluate
+from budget_service.models import BudgetIn, BudgetOut, BudgetStatus, ReservationIn, State
+from budget_service.storage import (
+    budgets_in_force,
+    lock_month,
+    spent_cents,
+    spent_with_reservations,
+)
+from shared.events import BudgetDeleted, BudgetUpserted
+from shared.money import from_cents, to_cents
+from shared.mongo import Database, Document, utcnow
+from shared.outbox import Outbox, UnitOfWork
+from shared.users import user_profile
+
+RESERVATION_SECONDS = 60
+
+
+def budget_out(doc: Document) -> BudgetOut:
+    return BudgetOut(
+        id=doc["_id"],
+        month=doc["month"],
+        category=doc["category"],
+        amount=from_cents(doc["amount_cents"]),
+        thresholds=[Decimal(bp) / BASIS_POINTS for bp in doc["thresholds_bp"]],
+        repeat=doc["repeat"],
+        hard_limit=doc["hard_limit"],
+        version=doc["version"],
+    )
+
+
+def scope_name(category: str | None) -> str:
+    return "overall" if category is None else repr(category)
+
+
+@dataclass
+class BudgetBook:
+    db: Database
+    outbox: Outbox
+
+    async def today(self, user_id: str) -> datetime:
+        """Now in the user's time zone (their profile; UTC until it is known)."""
+        profile = await user_profile(self.db, user_id)
+        zone = ZoneInfo(profile["timezone"]) if profile else UTC
+        return datetime.now(zone)
+
+    async def owned(self, user_id: str, budget_id: str) -> Document:
+        doc = await self.db.budgets.find_one({"_id": budget_id, "user_id": user_id})
+        if doc is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
+        return doc
+
+    async def upsert(self, user_id: str, body: BudgetIn) -> tuple[BudgetOut, bool]:
+        """Creates the budget of (month, category), or updates it; returns it and whether it
+        is new."""
+        current_month = (await self.today(user_id)).strftime("%Y-%m")
+
+        async def write(uow: UnitOfWork) -> tuple[Document, bool]:
+            await lock_month(uow, user_id, body.month)
+            existing = await uow.db.budgets.find_one(
+                {"user_id": user_id, "month": body.month, "category": body.category},
+                session=uow.session,
+            )
+            fields = {
+                "amount_cents": to_cents(body.amount),
+                "thresholds_bp": [int(t * BASIS_POINTS) for t in body.thresholds],
+                "repeat": body.repeat,
+                "hard_limit": body.hard_limit,
+            }
+            if existing is None:
+                doc = {
+                    "_id": str(uuid.uuid4()),
+                    "user_id": user_id,
+                    "month": body.month,
+                    "category": body.category,
+                    **fields,
+                    "version": 1,
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+                await uow.db.budgets.insert_one(doc, session=uow.session)
+            else:
+                doc = {
+                    **existing,
+                    **fields,
+                    "version": existing["version"] + 1,
+                    "updated_at": utcnow(),
+                }
+                await uow.db.budgets.replace_one({"_id": existing["_id"]}, doc, session=uow.session)
+            await self._after_change(uow, existing, doc, current_month)
+            return doc, existing is None
+
+        doc, created = await self.outbox.run(write)
+        return budget_out(doc), created
+
+    async def patch(self, user_id: str, budget_id: str, changes: dict[str, Any]) -> BudgetOut:
+        budget = await self.owned(user_id, budget_id)
+        merged = BudgetIn.model_validate(
+            {
+                "month": budget["month"],
+                "category": budget["category"],
+                "amount": from_cents(budget["amount_cents"]),
+                "thresholds": [Decimal(bp) / BASIS_POINTS for bp in budget["thresholds_bp"]],
+                "repeat": budget["repeat"],
+                "hard_limit": budget["hard_limit"],
+                **changes,
+            }
+        )
+        out, _ = await self.upsert(user_id, merged)
+        return out
+
+    async def _after_change(
+        self, uow: UnitOfWork, before: Document | None, after: Document, current_month: str
+    ) -> None:
+        await uow.emit(
+            BudgetUpserted(**budget_out(after).model_dump(exclude={"id"}), budget_id=after["_id"]),
+            user_id=after["user_id"],
+        )
+        limit_changed = before is None or (before["amount_cents"], before["thresholds_bp"]) != (
+            after["amount_cents"],
+            after["thresholds_bp"],
+        )
+        if not limit_changed:
+            return
+        # A new or changed limit starts afresh: every threshold is armed again, then checked
+        # against what is already spent (a budget set past 80% alerts at once).
+        await uow.db.alert_state.delete_many({"budget_id": after["_id"]}, session=uow.session)
+        months = {after["month"]}
+        if after["repeat"] and current_month > after["month"]:
+            months.add(current_month)
+        for month in sorted(months):
+            if month != after["month"]:
+                await lock_month(uow, after["user_id"], month)
+            await evaluate(uow, after["user_id"], month, {after["category"]})
+
+    async def delete(self, user_id: str, budget_id: str) -> None:
+        async def write(uow: UnitOfWork) -> None:
+            budget = await uow.db.budgets.find_one(
+                {"_id": budget_id, "user_id": user_id}, session=uow.session
+            )
+            if budget is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
+            await lock_month(uow, user_id, budget["month"])
+            await uow.db.budgets.delete_one({"_id": budget_id}, session=uow.session)
+            await uow.db.alert_state.delete_many({"budget_id": budget_id}, session=uow.session)
+            await uow.emit(
+                BudgetDeleted(
+                    budget_id=budget_id, month=budget["month"], category=budget["category"]
+                ),
+                user_id=user_id,
+            )
+
+        await self.outbox.run(write)
+
+    async def reserve(self, user_id: str, request: ReservationIn) -> None:
+        """Admits an expense under the hard limits in force, or refuses it with 409. Admitted,
+        it is counted (reserved) until its event arrives, so concurrent expenses cannot all
+        slip under the same remaining amount."""
+
+        async def write(uow: UnitOfWork) -> None:
+            await lock_month(uow, user_id, request.month)
+            budgets = await budgets_in_force(uow.db, user_id, request.month, uow.session)
+            for category in (request.category, None):
+                budget = budgets.get(category)
+                if budget is None or not budget["hard_limit"]:
+                    continue
+                spent = await spent_with_reservations(
+                    uow.db, user_id, request.month, category, request.expense_id, uow.session
+                )
+                limit = budget["amount_cents"]
+                if spent + request.amount_cents > limit:
+                    remaining = from_cents(max(0, limit - spent))
+                    raise HTTPException(
+                        status.HTTP_409_CONFLICT,
+                        f"over the hard limit of your {scope_name(category)} budget for "
+                        f"{request.month} (budget {budget['_id']}): {remaining} of "
+                        f"{from_cents(limit)} remain",
+                    )
+            await uow.db.reservations.replace_one(
+                {"_id": request.expense_id},
+                {
+                    "user_id": user_id,
+                    "month": request.month,
+                    "category": request.category,
+                    "amount_cents": request.amount_cents,
+                    "version": request.version,
+                    "expires_at": datetime.now(UTC) + timedelta(seconds=RESERVATION_SECONDS),
+                },
+                upsert=True,
+                session=uow.session,
+            )
+
+        await self.outbox.run(write, attempts=50)
+
+    async def status(self, user_id: str, month: str | None) -> list[BudgetStatus]:
+        today = await self.today(user_id)
+        month = month or today.strftime("%Y-%m")
+        profile = await user_profile(self.db, user_id)
+        year, number = (int(part) for part in month.split("-"))
+        days = calendar.monthrange(year, number)[1]
+        this_month = today.strftime("%Y-%m")
+        budgets = await budgets_in_force(self.db, user_id, month)
+        out = []
+        for category, budget in sorted(budgets.items(), key=lambda item: item[0] or ""):
+            spent = await spent_cents(self.db, user_id, month, category)
+            limit = budget["amount_cents"]
+            if month == this_month:
+                projected = spent * days // today.day
+                days_left = days - today.day
+            else:
+                projected, days_left = spent, (0 if month < this_month else days)
+            first_bp = budget["thresholds_bp"][0]
+            state = (
+                State.EXCEEDED
+                if spent >= limit
+                else State.WARNING
+                if spent * BASIS_POINTS >= first_bp * limit
+                else State.OK
+            )
+            out.append(
+                BudgetStatus(
+                    budget_id=budget["_id"],
+                    month=month,
+                    budget_month=budget["month"],
+                    category=category,
+                    limit=from_cents(limit),
+                    spent=from_cents(spent),
+                    remaining=from_cents(limit - spent),
+                    percent_used=(Decimal(spent) * 100 / limit).quantize(Decimal("0.01")),
+                    state=state,
+                    projected_spend=from_cents(projected),
+                    days_left=days_left,
+                    hard_limit=budget["hard_limit"],
+                    currency=profile["currency"] if profile else None,
+                )
+            )
+        return out

@@ -1,0 +1,102 @@
+"""Hard limits, from expense_service's side.
+
+budget_service decides whether an expense fits under a hard limit (it alone knows the spending),
+atomically, by reserving the amount. expense_service keeps a projection of budgets (from
+budget.upserted / budget.deleted) only to know *whether* to ask: an expense under no hard limit
+is written without any call, so it is accepted even while budget_service is down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import HTTPException, status
+
+from shared.budgets import candidates_query, effective_budgets
+from shared.events import BudgetDeleted, BudgetUpserted, EventEnvelope
+from shared.mongo import Database
+from shared.outbox import UnitOfWork
+
+
+async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
+    budget = event.payload()
+    assert isinstance(budget, BudgetUpserted)
+    current = await uow.db.budgets.find_one({"_id": budget.budget_id}, session=uow.session)
+    if current is not None and (current.get("deleted") or current["version"] >= budget.version):
+        return
+    await uow.db.budgets.replace_one(
+        {"_id": budget.budget_id},
+        {
+            "user_id": event.user_id,
+            "month": budget.month,
+            "category": budget.category,
+            "repeat": budget.repeat,
+            "hard_limit": budget.hard_limit,
+            "version": budget.version,
+        },
+        upsert=True,
+        session=uow.session,
+    )
+
+
+async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
+    budget = event.payload()
+    assert isinstance(budget, BudgetDeleted)
+    # A tombstone: an upsert of this budget arriving late must not bring it back.
+    await uow.db.budgets.replace_one(
+        {"_id": budget.budget_id},
+        {"user_id": event.user_id, "deleted": True},
+        upsert=True,
+        session=uow.session,
+    )
+
+
+@dataclass
+class HardLimits:
+    db: Database
+    http: httpx.AsyncClient
+    budget_service_url: str
+
+    async def applies(self, user_id: str, month: str, category: str) -> bool:
+        query = candidates_query(user_id, month) | {"deleted": {"$ne": True}}
+        in_force = effective_budgets([doc async for doc in self.db.budgets.find(query)], month)
+        return any(in_force.get(scope, {}).get("hard_limit") for scope in (category, None))
+
+    async def admit(
+        self, user_id: str, token: str, expense_id: str, version: int, fields: dict[str, Any]
+    ) -> None:
+        """Raises 409 when the expense would go past a hard limit, 503 when that cannot be
+        checked; returns when it may be written."""
+        if fields["kind"] != "expense":
+            return  # income never counts against a budget
+        if not await self.applies(user_id, fields["month"], fields["category"]):
+            return
+        try:
+            response = await self.http.post(
+                f"{self.budget_service_url}/internal/reservations",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "expense_id": expense_id,
+                    "version": version,
+                    "month": fields["month"],
+                    "category": fields["category"],
+                    "amount_cents": fields["base_amount_cents"],
+                },
+            )
+        except httpx.HTTPError:
+            raise _unavailable() from None
+        if response.status_code == status.HTTP_409_CONFLICT:
+            raise HTTPException(status.HTTP_409_CONFLICT, response.json()["detail"])
+        if response.status_code != status.HTTP_204_NO_CONTENT:
+            raise _unavailable()
+
+
+def _unavailable() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "this expense falls under a hard-limit budget, and the budget service cannot be "
+        "reached to check it; retry shortly",
+        headers={"Retry-After": "5"},
+    )
