@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import Counter
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
@@ -27,6 +28,11 @@ from shared.outbox import Outbox, UnitOfWork
 log = logging.getLogger(__name__)
 
 Handler = Callable[[EventEnvelope, UnitOfWork], Awaitable[None]]
+EVENTS_HANDLED = Counter(
+    "events_handled_total",
+    "Events taken from this service's queue, by type and outcome",
+    ["type", "outcome"],
+)
 PROCESSED_RETENTION_SECONDS = 30 * 24 * 3600
 
 
@@ -54,6 +60,7 @@ class IdempotentConsumer:
             envelope.payload()
         except (ValidationError, ValueError) as exc:
             log.error("dead-lettering malformed message %s: %s", message.message_id, exc)
+            EVENTS_HANDLED.labels(message.type or "unknown", "malformed").inc()
             await message.reject(requeue=False)
             return
         handler = self.handlers.get(envelope.type)
@@ -65,10 +72,12 @@ class IdempotentConsumer:
             handled = await self.handle(envelope, handler)
         except Exception:
             log.exception("handling %s %s failed; requeueing", envelope.type, envelope.id)
+            EVENTS_HANDLED.labels(envelope.type.value, "failed").inc()
             await message.nack(requeue=True)
             return
         if not handled:
             log.info("duplicate %s %s ignored", envelope.type, envelope.id)
+        EVENTS_HANDLED.labels(envelope.type.value, "handled" if handled else "duplicate").inc()
         await message.ack()
 
     async def handle(self, envelope: EventEnvelope, handler: Handler) -> bool:

@@ -1,0 +1,384 @@
+"""Budgets through the gateway: status, alerts exactly once, re-arming, hard limits."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import E2E
+from tests.support import Account, event_tap, eventually, register_and_login, wait_until
+
+
+async def set_budget(client: httpx.AsyncClient, account: Account, **body: Any) -> dict[str, Any]:
+    response = await client.post("/api/budgets", json=body, headers=account.headers)
+    assert response.status_code in (200, 201), response.text
+    budget: dict[str, Any] = response.json()
+    return budget
+
+
+async def spend(
+    client: httpx.AsyncClient,
+    account: Account,
+    amount: str,
+    day: str,
+    category: str = "food",
+    **extra: Any,
+) -> httpx.Response:
+    return await client.post(
+        "/api/expenses",
+        headers=account.headers,
+        json={"amount": amount, "date": day, "category": category, **extra},
+    )
+
+
+async def status_of(
+    client: httpx.AsyncClient, account: Account, month: str
+) -> dict[str | None, dict[str, Any]]:
+    response = await client.get(
+        "/api/budgets/status", params={"month": month}, headers=account.headers
+    )
+    assert response.status_code == 200, response.text
+    return {entry["category"]: entry for entry in response.json()}
+
+
+async def settled(
+    client: httpx.AsyncClient, account: Account, month: str, category: str | None, spent: str
+) -> dict[str | None, dict[str, Any]]:
+    """The status once budget_service has caught up with the expense events."""
+
+    async def caught_up() -> dict[str | None, dict[str, Any]] | None:
+        status = await status_of(client, account, month)
+        return status if status[category]["spent"] == spent else None
+
+    status = await eventually(caught_up, timeout=5)
+    assert status, f"{category} in {month} never reached {spent}"
+    return status  # type: ignore[no-any-return]
+
+
+def alerts(tap_bodies: list[dict[str, Any]], account: Account) -> list[dict[str, Any]]:
+    return [b["data"] for b in tap_bodies if b["user_id"] == account.user["id"]]
+
+
+async def test_status_math_to_the_cent_and_states(client: httpx.AsyncClient) -> None:
+    account = await register_and_login(client, currency="EUR")
+    overall = await set_budget(client, account, month="2026-10", amount="1000")
+    food = await set_budget(
+        client,
+        account,
+        month="2026-10",
+        category="Food",
+        amount="300",
+        thresholds=[1.0, 0.5, "0.8"],
+    )
+    await set_budget(client, account, month="2026-10", category="travel", amount="200.00")
+    assert food["thresholds"] == ["0.5", "0.8", "1"]
+    for amount, category in (
+        ("100.10", "food"),
+        ("50.05", "food"),
+        ("199.99", "travel"),
+        ("10.01", "shopping"),
+    ):
+        assert (await spend(client, account, amount, "2026-10-03", category)).status_code == 201
+    await spend(client, account, "5000", "2026-10-01", "other", kind="income")
+    await spend(client, account, "20", "2026-11-01", "food")  # another month
+
+    status = await settled(client, account, "2026-10", None, "360.15")
+    assert status[None]["budget_id"] == overall["id"]
+    assert (
+        status[None]["limit"],
+        status[None]["remaining"],
+        status[None]["percent_used"],
+        status[None]["state"],
+    ) == ("1000.00", "639.85", "36.02", "ok")
+    assert (
+        status["food"]["spent"],
+        status["food"]["remaining"],
+        status["food"]["percent_used"],
+        status["food"]["state"],
+    ) == ("150.15", "149.85", "50.05", "warning")
+    assert (status["travel"]["spent"], status["travel"]["state"]) == ("199.99", "warning")
+    assert status["travel"]["currency"] == "EUR"
+    # October is over: the pace projects what was spent, and no days are left.
+    assert (status["food"]["projected_spend"], status["food"]["days_left"]) == ("150.15", 0)
+    assert "shopping" not in status
+
+    await spend(client, account, "0.01", "2026-10-31", "travel")
+    status = await settled(client, account, "2026-10", "travel", "200.00")
+    assert (status["travel"]["state"], status["travel"]["remaining"]) == ("exceeded", "0.00")
+    await spend(client, account, "50", "2026-10-31", "travel")
+    status = await settled(client, account, "2026-10", "travel", "250.00")
+    assert (status["travel"]["remaining"], status["travel"]["percent_used"]) == ("-50.00", "125.00")
+
+
+async def test_pace_projects_this_month_in_the_users_time_zone(client: httpx.AsyncClient) -> None:
+    account = await register_and_login(client, timezone="UTC")
+    today = datetime.now(UTC)
+    month = today.strftime("%Y-%m")
+    await set_budget(client, account, month=month, amount="3100")
+    await spend(client, account, "100", f"{month}-01")
+    status = await settled(client, account, month, None, "100.00")
+    days = calendar.monthrange(today.year, today.month)[1]
+    expected = (Decimal(10000) * days // today.day) / 100
+    assert Decimal(status[None]["projected_spend"]) == expected
+    assert status[None]["days_left"] == days - today.day
+
+
+async def test_alerts_once_per_threshold_with_two_consumer_processes(
+    client: httpx.AsyncClient,
+    e2e: E2E,
+) -> None:
+    account = await register_and_login(client)
+    replica = await asyncio.to_thread(e2e.stack.start_replica, "budget_service")
+    replica_url = f"http://127.0.0.1:{e2e.stack.ports[replica]}"
+
+    def replica_ready() -> bool:
+        try:
+            return httpx.get(f"{replica_url}/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        await asyncio.to_thread(wait_until, replica_ready, 30, "second budget_service")
+        before = {
+            url: await handled(url)
+            for url in (e2e.stack.service_url("budget_service"), replica_url)
+        }
+        budget = await set_budget(client, account, month="2026-09", category="food", amount="500")
+        async with event_tap(e2e.amqp_url, e2e.names.exchange, "budget.threshold_reached") as tap:
+            responses = await asyncio.gather(
+                *(spend(client, account, "10.00", "2026-09-15") for _ in range(50))
+            )
+            assert [r.status_code for r in responses] == [201] * 50
+            await settled(client, account, "2026-09", "food", "500.00")
+            await asyncio.sleep(1.0)  # time for any second (wrong) alert to arrive
+        fired = alerts(tap.bodies(), account)
+        assert sorted(Decimal(a["threshold"]) for a in fired) == [Decimal("0.8"), Decimal("1")]
+        at_80 = next(a for a in fired if Decimal(a["threshold"]) == Decimal("0.8"))
+        assert at_80["budget_id"] == budget["id"]
+        assert (at_80["month"], at_80["category"], at_80["limit"], at_80["currency"]) == (
+            "2026-09",
+            "food",
+            "500.00",
+            "USD",
+        )
+        assert Decimal("400.00") <= Decimal(at_80["spent"]) < Decimal("500.00")
+        # Both processes took a share of the 50 events.
+        for url, count in before.items():
+            assert await handled(url) > count, url
+    finally:
+        e2e.stack.kill(replica)
+
+
+async def handled(service_url: str, event_type: str = "expense.created") -> float:
+    """How many events of a type a service process has handled, from its /metrics."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{service_url}/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "events_handled_total"
+        and sample.labels["type"] == event_type
+        and sample.labels["outcome"] == "handled"
+    )
+
+
+async def hard_limit_known(e2e: E2E, before: float) -> None:
+    """Waits until expense_service has taken in a budget.upserted sent after ``before``."""
+    url = e2e.stack.service_url("expense_service")
+
+    async def arrived() -> bool:
+        return await handled(url, "budget.upserted") > before
+
+    assert await eventually(arrived, timeout=5)
+
+
+async def test_moves_fix_both_months_deletes_rearm_and_second_crossing_alerts(
+    client: httpx.AsyncClient,
+    e2e: E2E,
+) -> None:
+    account = await register_and_login(client)
+    for month in ("2026-05", "2026-06"):
+        await set_budget(client, account, month=month, category="food", amount="100")
+    async with event_tap(e2e.amqp_url, e2e.names.exchange, "budget.threshold_reached") as tap:
+        expense = (await spend(client, account, "90", "2026-05-10")).json()
+        await settled(client, account, "2026-05", "food", "90.00")
+        moved = await client.patch(
+            f"/api/expenses/{expense['id']}", headers=account.headers, json={"date": "2026-06-10"}
+        )
+        assert moved.status_code == 200
+        june = await settled(client, account, "2026-06", "food", "90.00")
+        may = await status_of(client, account, "2026-05")
+        assert (may["food"]["spent"], may["food"]["state"]) == ("0.00", "ok")
+        assert june["food"]["state"] == "warning"
+
+        await client.delete(f"/api/expenses/{expense['id']}", headers=account.headers)
+        await settled(client, account, "2026-06", "food", "0.00")
+        await spend(client, account, "85", "2026-06-11")
+        await settled(client, account, "2026-06", "food", "85.00")
+        await asyncio.sleep(0.5)
+    fired = Counter((a["month"], a["threshold"]) for a in alerts(tap.bodies(), account))
+    assert fired == {("2026-05", "0.8"): 1, ("2026-06", "0.8"): 2}
+
+
+async def test_budget_set_past_a_threshold_alerts_and_raising_rearms(
+    client: httpx.AsyncClient,
+    e2e: E2E,
+) -> None:
+    account = await register_and_login(client)
+    await spend(client, account, "90", "2026-04-02")
+    await asyncio.sleep(0.3)
+    async with event_tap(e2e.amqp_url, e2e.names.exchange, "budget.threshold_reached") as tap:
+        budget = await set_budget(client, account, month="2026-04", category="food", amount="100")
+        assert await eventually(lambda: asyncio.sleep(0, alerts(tap.bodies(), account)))
+        raised = await client.patch(
+            f"/api/budgets/{budget['id']}", headers=account.headers, json={"amount": "200"}
+        )
+        assert raised.json()["amount"] == "200.00"
+        assert raised.json()["version"] == 2
+        await spend(client, account, "75", "2026-04-03")  # 165 of 200: past 80% again
+        await settled(client, account, "2026-04", "food", "165.00")
+        await asyncio.sleep(0.5)
+    fired = [(a["threshold"], a["limit"]) for a in alerts(tap.bodies(), account)]
+    assert fired == [("0.8", "100.00"), ("0.8", "200.00")]
+
+
+async def test_hard_limit_admits_no_more_than_fits(client: httpx.AsyncClient, e2e: E2E) -> None:
+    account = await register_and_login(client)
+    before = await handled(e2e.stack.service_url("expense_service"), "budget.upserted")
+    budget = await set_budget(client, account, month="2026-07", amount="100", hard_limit=True)
+    await hard_limit_known(e2e, before)
+    responses = await asyncio.gather(
+        *(spend(client, account, "15", "2026-07-02", "travel") for _ in range(20))
+    )
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {201: 6, 409: 14}
+    refusal = next(r for r in responses if r.status_code == 409).json()["detail"]
+    assert budget["id"] in refusal
+    assert "10.00 of 100.00 remain" in refusal
+    await settled(client, account, "2026-07", None, "90.00")
+    listed = (
+        await client.get("/api/expenses", params={"month": "2026-07"}, headers=account.headers)
+    ).json()
+    assert listed["total"] == 6
+    # Income never counts, and other months are free.
+    assert (await spend(client, account, "500", "2026-07-03", kind="income")).status_code == 201
+    assert (await spend(client, account, "500", "2026-08-03")).status_code == 201
+    # An update that would go over is refused too, and leaves the expense as it was.
+    first = listed["items"][0]
+    over = await client.patch(
+        f"/api/expenses/{first['id']}", headers=account.headers, json={"amount": "26"}
+    )
+    assert over.status_code == 409
+    fits = await client.patch(
+        f"/api/expenses/{first['id']}", headers=account.headers, json={"amount": "25"}
+    )
+    assert fits.status_code == 200
+
+
+async def test_ordinary_expenses_are_accepted_while_budget_service_is_down(
+    client: httpx.AsyncClient,
+    e2e: E2E,
+) -> None:
+    account = await register_and_login(client)
+    await set_budget(
+        client, account, month="2026-03", category="bills", amount="50", hard_limit=True
+    )
+    await asyncio.sleep(0.5)  # expense_service learns of the hard limit
+    stack = e2e.stack
+    await asyncio.to_thread(stack.kill, "budget_service")
+    try:
+        ordinary = await spend(client, account, "12.00", "2026-03-05", "food")
+        assert ordinary.status_code == 201
+        limited = await spend(client, account, "5.00", "2026-03-05", "bills")
+        assert limited.status_code == 503
+        assert "budget service cannot be reached" in limited.json()["detail"]
+        down = await client.get("/api/budgets/status", headers=account.headers)
+        assert down.status_code == 503
+    finally:
+        await asyncio.to_thread(stack.start_service, "budget_service")
+        url = stack.service_url("budget_service")
+        await asyncio.to_thread(wait_until, lambda: _ready(url), 30, "budget_service back")
+    assert (await spend(client, account, "5.00", "2026-03-05", "bills")).status_code == 201
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -> None:
+    account = await register_and_login(client)
+    repeating = await set_budget(client, account, month="2026-01", amount="400", repeat=True)
+    march = await client.get("/api/budgets", params={"month": "2026-03"}, headers=account.headers)
+    assert [b["id"] for b in march.json()] == [repeating["id"]]
+    await set_budget(client, account, month="2026-02", amount="450")  # February only
+    status = await status_of(client, account, "2026-02")
+    assert status[None]["limit"] == "450.00"
+    status = await status_of(client, account, "2026-03")
+    assert (status[None]["limit"], status[None]["budget_month"]) == ("400.00", "2026-01")
+
+    same = await client.post(
+        "/api/budgets",
+        headers=account.headers,
+        json={"month": "2026-01", "amount": "410", "repeat": True},
+    )
+    assert same.status_code == 200
+    assert same.json()["id"] == repeating["id"]
+
+    shorthand = await client.post("/api/budget", json={"amount": "999.99"}, headers=account.headers)
+    assert shorthand.status_code == 201
+    assert shorthand.json()["month"] == datetime.now(UTC).strftime("%Y-%m")
+    monthly = await client.get("/api/budget/status", headers=account.headers)
+    assert (monthly.json()["limit"], monthly.json()["state"]) == ("999.99", "ok")
+
+    got = await client.get(f"/api/budgets/{repeating['id']}", headers=account.headers)
+    assert got.json()["amount"] == "410.00"
+    stranger = await register_and_login(client)
+    for method in ("GET", "PATCH", "DELETE"):
+        foreign = await client.request(
+            method,
+            f"/api/budgets/{repeating['id']}",
+            headers=stranger.headers,
+            json={"amount": 1} if method == "PATCH" else None,
+        )
+        assert foreign.status_code == 404, method
+    deleted = await client.delete(f"/api/budgets/{repeating['id']}", headers=account.headers)
+    assert deleted.status_code == 204
+    assert (
+        await client.get(f"/api/budgets/{repeating['id']}", headers=account.headers)
+    ).status_code == 404
+
+    for body in (
+        {"month": "2026-01", "amount": -5},
+        {"month": "2026-13", "amount": 5},
+        {"month": "2026-01", "amount": 5, "thresholds": [0]},
+        {"month": "2026-01", "amount": 5, "thresholds": [2.01]},
+        {"month": "2026-01", "amount": 5, "thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
+        {"month": {"$gt": ""}, "amount": 5},
+        {"month": "2026-01", "amount": {"$ne": 1}},
+        {"month": "2026-01", "amount": 5, "category": {"$ne": None}},
+    ):
+        response = await client.post("/api/budgets", json=body, headers=account.headers)
+        assert response.status_code == 422, body
+        assert response.json()["detail"]
+    bad_month = await client.get(
+        "/api/budgets/status", params={"month": "2026-13"}, headers=account.headers
+    )
+    assert bad_month.status_code == 422
+    assert (await client.get("/api/budgets", headers=account.headers)).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/budgets", "/api/budgets/status", "/api/budget/status"])
+async def test_budget_routes_need_a_token(client: httpx.AsyncClient, path: str) -> None:
+    assert (await client.get(path)).status_code == 401
