@@ -107,7 +107,15 @@ async def delete_budget(budget_id: str, user: CurrentUser, book: Book) -> None:
 async def set_monthly_budget(
     body: MonthlyBudgetIn, user: CurrentUser, book: Book, response: Response
 ) -> BudgetOut:
+    """Creates the overall budget of the month (this month unless named), or changes only its
+    amount when there is one, keeping its thresholds, repeat and hard limit."""
     month = body.month or (await book.today(user.user_id)).strftime("%Y-%m")
+    existing = await book.db.budgets.find_one(
+        {"user_id": user.user_id, "month": month, "category": None}
+    )
+    if existing is not None:
+        response.status_code = status.HTTP_200_OK
+        return await book.patch(user.user_id, existing["_id"], {"amount": body.amount})
     return await upsert_budget(BudgetIn(month=month, amount=body.amount), user, book, response)
 
 

@@ -341,6 +341,17 @@ async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -
     assert shorthand.json()["month"] == datetime.now(UTC).strftime("%Y-%m")
     monthly = await client.get("/api/budget/status", headers=account.headers)
     assert (monthly.json()["limit"], monthly.json()["state"]) == ("999.99", "ok")
+    # Again: only the amount changes; a hard limit set meanwhile stays.
+    await client.patch(
+        f"/api/budgets/{shorthand.json()['id']}", headers=account.headers, json={"hard_limit": True}
+    )
+    again = await client.post("/api/budget", json={"amount": "1200"}, headers=account.headers)
+    assert again.status_code == 200
+    assert (again.json()["amount"], again.json()["hard_limit"], again.json()["id"]) == (
+        "1200.00",
+        True,
+        shorthand.json()["id"],
+    )
 
     got = await client.get(f"/api/budgets/{repeating['id']}", headers=account.headers)
     assert got.json()["amount"] == "410.00"
