@@ -1,10 +1,154 @@
-"""notification_service's HTTP API under ``/api/notifications``.
-
-Its endpoints arrive with issue #5.
-"""
+"""notification_service's HTTP API under ``/api/notifications``, including the live stream."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from notification_service.models import (
+    NotificationOut,
+    NotificationPage,
+    Preferences,
+    ReadAll,
+    UnreadCount,
+)
+from notification_service.settings import Settings
+from notification_service.storage import notification_out, preferences_of
+from shared.auth import CurrentUser
+from shared.mongo import utcnow
+from shared.service import Runtime
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+
+
+def _not_found(notification_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no notification {notification_id}")
+
+
+@router.get("", response_model=NotificationPage, summary="Your notifications, newest first")
+async def list_notifications(
+    user: CurrentUser,
+    runtime: Runtime,
+    unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> NotificationPage:
+    query: dict[str, Any] = {"user_id": user.user_id}
+    if unread is not None:
+        query["read_at"] = None if unread else {"$ne": None}
+    total = await runtime.db.notifications.count_documents(query)
+    cursor = runtime.db.notifications.find(query).sort("seq", -1).skip(offset).limit(limit)
+    return NotificationPage(
+        items=[notification_out(doc) async for doc in cursor],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/unread-count", response_model=UnreadCount)
+async def unread_count(user: CurrentUser, runtime: Runtime) -> UnreadCount:
+    count = await runtime.db.notifications.count_documents(
+        {"user_id": user.user_id, "read_at": None}
+    )
+    return UnreadCount(count=count)
+
+
+@router.post("/read-all", response_model=ReadAll, summary="Mark every notification read")
+async def read_all(user: CurrentUser, runtime: Runtime) -> ReadAll:
+    result = await runtime.db.notifications.update_many(
+        {"user_id": user.user_id, "read_at": None}, {"$set": {"read_at": utcnow()}}
+    )
+    return ReadAll(updated=result.modified_count)
+
+
+@router.get("/preferences", response_model=Preferences)
+async def read_preferences(user: CurrentUser, runtime: Runtime) -> Preferences:
+    return await preferences_of(runtime.db, user.user_id)
+
+
+@router.put(
+    "/preferences",
+    response_model=Preferences,
+    summary="Where alerts reach you: the in-app feed (and live stream), email",
+)
+async def write_preferences(body: Preferences, user: CurrentUser, runtime: Runtime) -> Preferences:
+    await runtime.db.preferences.replace_one(
+        {"_id": user.user_id}, {**body.model_dump(), "updated_at": utcnow()}, upsert=True
+    )
+    return body
+
+
+@router.get(
+    "/stream",
+    summary="Live notifications (Server-Sent Events)",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(
+    request: Request,
+    user: CurrentUser,
+    runtime: Runtime,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    """Each notification is an event `notification` whose id is its place in your feed.
+    Reconnecting with `Last-Event-ID` replays what came after it; without one, the stream
+    starts with what arrives next. Comment lines every 15 s keep idle connections open."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    notifications = runtime.db.notifications
+    if last_event_id is not None and last_event_id.isdigit():
+        after = int(last_event_id)
+    else:
+        newest = await notifications.find_one({"user_id": user.user_id}, sort=[("seq", -1)])
+        after = newest["seq"] if newest else 0
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        nonlocal after
+        while True:
+            cursor = (
+                notifications.find({"user_id": user.user_id, "seq": {"$gt": after}})
+                .sort("seq", 1)
+                .limit(100)
+            )
+            async for doc in cursor:
+                after = doc["seq"]
+                yield ServerSentEvent(
+                    data=notification_out(doc).model_dump_json(),
+                    event="notification",
+                    id=str(doc["seq"]),
+                )
+            # Polling the feed (a few cheap indexed reads a second) also sees notifications
+            # written by another notification_service process.
+            await asyncio.sleep(settings.sse_poll_seconds)
+
+    return EventSourceResponse(
+        events(),
+        ping=int(settings.sse_heartbeat_seconds),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/{notification_id}/read", response_model=NotificationOut)
+async def mark_read(notification_id: str, user: CurrentUser, runtime: Runtime) -> NotificationOut:
+    doc = await runtime.db.notifications.find_one_and_update(
+        {"_id": notification_id, "user_id": user.user_id},
+        [{"$set": {"read_at": {"$ifNull": ["$read_at", utcnow()]}}}],
+        return_document=True,
+    )
+    if doc is None:
+        raise _not_found(notification_id)
+    return notification_out(doc)
+
+
+@router.delete("/{notification_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_notification(notification_id: str, user: CurrentUser, runtime: Runtime) -> None:
+    result = await runtime.db.notifications.delete_one(
+        {"_id": notification_id, "user_id": user.user_id}
+    )
+    if result.deleted_count == 0:
+        raise _not_found(notification_id)

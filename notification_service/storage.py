@@ -1,14 +1,96 @@
-"""notification_service's database ``notifications``."""
+"""notification_service's database ``notifications``: the feed, preferences, the email queue,
+per-user sequence numbers (the SSE event ids) and the user profiles (shared.users)."""
 
 from __future__ import annotations
 
-from shared.mongo import Database
+import uuid
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from notification_service.models import NotificationOut, Preferences
+from shared.mongo import Database, Document, utcnow
 from shared.outbox import UnitOfWork
+
+EMAIL_RETENTION_SECONDS = 30 * 24 * 3600
 
 
 async def create_indexes(db: Database) -> None:
-    """Indexes of this service's collections (the user profiles are keyed by ``_id``)."""
+    await db.notifications.create_index([("user_id", ASCENDING), ("seq", DESCENDING)])
+    await db.notifications.create_index([("user_id", ASCENDING), ("read_at", ASCENDING)])
+    await db.emails.create_index([("state", ASCENDING), ("available_at", ASCENDING)])
+    await db.emails.create_index("user_id")
+    await db.emails.create_index("sent_at", expireAfterSeconds=EMAIL_RETENTION_SECONDS)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
-    """Removes everything this service keeps about a deleted user besides the profile tombstone."""
+    for name in ("notifications", "emails"):
+        await uow.db[name].delete_many({"user_id": user_id}, session=uow.session)
+    for name in ("preferences", "sequences"):
+        await uow.db[name].delete_one({"_id": user_id}, session=uow.session)
+
+
+async def preferences_of(db: Database, user_id: str, session: Any = None) -> Preferences:
+    doc = await db.preferences.find_one({"_id": user_id}, session=session)
+    return Preferences(**{k: doc[k] for k in ("in_app", "email")}) if doc else Preferences()
+
+
+def notification_out(doc: Document) -> NotificationOut:
+    return NotificationOut(
+        id=doc["_id"],
+        type=doc["type"],
+        title=doc["title"],
+        body=doc["body"],
+        data=doc["data"],
+        created_at=doc["created_at"],
+        read_at=doc.get("read_at"),
+    )
+
+
+async def add_notification(
+    uow: UnitOfWork, user_id: str, kind: str, title: str, body: str, data: dict[str, Any]
+) -> Document:
+    """Appends to the user's feed with the next sequence number (the stream's event id)."""
+    counter = await uow.db.sequences.find_one_and_update(
+        {"_id": user_id},
+        {"$inc": {"seq": 1}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+        session=uow.session,
+    )
+    assert counter is not None
+    doc = {
+        "_id": str(uuid.uuid4()),
+        "user_id": user_id,
+        "seq": counter["seq"],
+        "type": kind,
+        "title": title,
+        "body": body,
+        "data": data,
+        "created_at": utcnow(),
+        "read_at": None,
+    }
+    await uow.db.notifications.insert_one(doc, session=uow.session)
+    return doc
+
+
+async def queue_email(
+    uow: UnitOfWork, user_id: str, to: str, subject: str, text: str, markup: str, source_event: str
+) -> None:
+    """An email to send, in the same transaction as what caused it (mailer.EmailRelay sends)."""
+    now = utcnow()
+    await uow.db.emails.insert_one(
+        {
+            "_id": source_event,
+            "user_id": user_id,
+            "to": to,
+            "subject": subject,
+            "text": text,
+            "html": markup,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "available_at": now,
+        },
+        session=uow.session,
+    )

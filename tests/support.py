@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.message
+import email.policy
 import json
 import os
 import shutil
@@ -228,3 +231,75 @@ async def register_and_login(
     login = await client.post("/api/auth/login", json={"email": email, "password": password})
     assert login.status_code == 200, login.text
     return Account(email, password, registered.json(), login.json())
+
+
+# -- email and live streams -----------------------------------------------------------------------
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on a fixed port, which can be stopped and started again."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.messages: list[email.message.EmailMessage] = []
+        self._controller: Any = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        self.messages.append(parsed)
+        return "250 Message accepted"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@dataclass
+class SseListener:
+    """Reads a Server-Sent Events stream in the background: events and comment lines."""
+
+    events: list[dict[str, str]] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+    status: int | None = None
+
+    async def run(self, client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+        async with client.stream("GET", path, headers=headers, timeout=None) as response:
+            self.status = response.status_code
+            event: dict[str, str] = {}
+            async for line in response.aiter_lines():
+                if line.startswith(":"):
+                    self.comments.append(line)
+                elif not line:
+                    if event:
+                        self.events.append(event)
+                    event = {}
+                else:
+                    name, _, value = line.partition(":")
+                    event[name] = event.get(name, "") + value.lstrip(" ")
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str]
+) -> AsyncIterator[SseListener]:
+    listener = SseListener()
+    task = asyncio.create_task(listener.run(client, path, headers))
+    try:
+        await eventually(lambda: asyncio.sleep(0, listener.status is not None), timeout=5)
+        await asyncio.sleep(0.3)  # the stream has taken its starting point
+        yield listener
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            await task

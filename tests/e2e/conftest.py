@@ -11,7 +11,7 @@ import pytest
 
 from devstack.stack import DEFAULT_PORTS, Stack
 from tests.conftest import USE_DOCKER
-from tests.support import BrokerNames, delete_stack_broker_names, free_port
+from tests.support import BrokerNames, SmtpServer, delete_stack_broker_names, free_port
 
 
 @dataclass
@@ -19,6 +19,7 @@ class E2E:
     stack: Stack
     names: BrokerNames
     amqp_url: str
+    smtp: SmtpServer
 
     @property
     def mongodb_url(self) -> str:
@@ -31,6 +32,8 @@ async def e2e(
     tmp_path_factory: pytest.TempPathFactory, mongo_url: str, amqp_url: str
 ) -> AsyncIterator[E2E]:
     names = BrokerNames.fresh()
+    smtp = SmtpServer(free_port())
+    smtp.start()
     stack = Stack(
         data_dir=tmp_path_factory.mktemp("stack") / ".data",
         ports={name: free_port() for name in DEFAULT_PORTS},
@@ -39,12 +42,23 @@ async def e2e(
         mongodb_url=mongo_url if USE_DOCKER else None,
         amqp_url=amqp_url,
         env={"EVENTS_EXCHANGE": names.exchange, "QUEUE_PREFIX": names.queue_prefix},
+        service_env={
+            "notification_service": {
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(smtp.port),
+                "SMTP_STARTTLS": "false",
+                "EMAIL_RETRY_BASE_SECONDS": "0.2",
+                "EMAIL_RETRY_MAX_SECONDS": "1",
+                "SSE_HEARTBEAT_SECONDS": "1",
+            }
+        },
     )
     try:
         stack.start()
         stack.wait_until_ready(timeout=120)
-        yield E2E(stack, names, amqp_url)
+        yield E2E(stack, names, amqp_url, smtp)
     finally:
+        smtp.stop()
         stack.stop()
         await delete_stack_broker_names(amqp_url, names)
 

@@ -1,0 +1,40 @@
+"""Request and response bodies of notification_service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NotificationOut(BaseModel):
+    id: str
+    type: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class UnreadCount(BaseModel):
+    count: int
+
+
+class Preferences(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    in_app: bool = True
+    email: bool = True
+
+
+class ReadAll(BaseModel):
+    updated: int

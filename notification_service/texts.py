@@ -1,0 +1,64 @@
+"""What notifications and emails say, in the user's currency."""
+
+from __future__ import annotations
+
+import html
+from decimal import Decimal
+
+from shared.events import BudgetThresholdReached
+
+
+def month_name(month: str) -> str:
+    year, number = month.split("-")
+    names = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ]
+    return f"{names[int(number) - 1]} {year}"
+
+
+def budget_name(category: str | None) -> str:
+    return "overall" if category is None else category.capitalize()
+
+
+def alert_title(alert: BudgetThresholdReached) -> str:
+    name = budget_name(alert.category)
+    if alert.threshold >= 1:
+        return f"{name} budget {'exceeded' if alert.spent > alert.limit else 'used up'}"
+    return f"{name} budget at {alert.threshold * 100:.0f}%"
+
+
+def alert_body(alert: BudgetThresholdReached) -> str:
+    percent = alert.percent.quantize(Decimal("1"))
+    return (
+        f"You've used {percent}% of your {budget_name(alert.category)} budget for "
+        f"{month_name(alert.month)}: {alert.spent} of {alert.limit} {alert.currency}."
+    )
+
+
+def welcome(name: str | None) -> tuple[str, str]:
+    greeting = f"Welcome, {name}!" if name else "Welcome!"
+    return greeting, (
+        "Record what you spend, set a monthly budget, and you will hear from us "
+        "here, live, and by email when you reach 80% and 100% of it."
+    )
+
+
+def alert_email(title: str, body: str) -> tuple[str, str, str]:
+    """Subject, plain text and simple HTML of an alert email."""
+    text = f"{body}\n\nSee your budgets in Expense Tracker.\n"
+    markup = (
+        f"<html><body><h2>{html.escape(title)}</h2><p>{html.escape(body)}</p>"
+        "<p>See your budgets in Expense Tracker.</p></body></html>"
+    )
+    return title, text, markup
