@@ -1,13 +1,109 @@
-"""Events analytics_service consumes. user.* keeps the local user profiles (see shared.users);
-expense.* and budget.* rollups arrive with issue #6."""
+"""Events analytics_service consumes: expense.* into the projection and rollups (storage),
+budget.* into its own copy of budgets, budget.threshold_reached into a record of alerts, and
+user.* for profiles and purging (shared.users)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics_service.storage import purge_user
+from analytics_service.storage import apply_difference, purge_user
 from shared.consumer import Handler
-from shared.events import EventType
+from shared.events import (
+    BudgetDeleted,
+    BudgetThresholdReached,
+    BudgetUpserted,
+    EventEnvelope,
+    EventType,
+    ExpenseSnapshot,
+)
+from shared.money import to_cents
+from shared.outbox import UnitOfWork
 from shared.users import user_directory_handlers
 
-HANDLERS: Mapping[EventType, Handler] = {**user_directory_handlers(purge_user)}
+
+def projected(event: EventEnvelope, expense: ExpenseSnapshot) -> dict[str, object]:
+    return {
+        "_id": expense.expense_id,
+        "user_id": event.user_id,
+        "version": expense.version,
+        "kind": expense.kind,
+        "amount_cents": to_cents(expense.base_amount),
+        "category": expense.category,
+        "date": expense.date.isoformat(),
+        "month": expense.date.isoformat()[:7],
+        "description": expense.description,
+        "deleted": event.type is EventType.EXPENSE_DELETED,
+    }
+
+
+async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
+    expense = event.payload()
+    assert isinstance(expense, ExpenseSnapshot)
+    current = await uow.db.expense_projection.find_one(
+        {"_id": expense.expense_id}, session=uow.session
+    )
+    if current is not None and current["version"] >= expense.version:
+        return  # a duplicate, or older than what is known: nothing changes
+    after = projected(event, expense)
+    await uow.db.expense_projection.replace_one(
+        {"_id": expense.expense_id}, after, upsert=True, session=uow.session
+    )
+    await apply_difference(uow.db, current, after, uow.session)
+
+
+async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
+    budget = event.payload()
+    assert isinstance(budget, BudgetUpserted)
+    current = await uow.db.budgets.find_one({"_id": budget.budget_id}, session=uow.session)
+    if current is not None and (current.get("deleted") or current["version"] >= budget.version):
+        return
+    await uow.db.budgets.replace_one(
+        {"_id": budget.budget_id},
+        {
+            "user_id": event.user_id,
+            "month": budget.month,
+            "category": budget.category,
+            "amount_cents": to_cents(budget.amount),
+            "repeat": budget.repeat,
+            "version": budget.version,
+        },
+        upsert=True,
+        session=uow.session,
+    )
+
+
+async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
+    budget = event.payload()
+    assert isinstance(budget, BudgetDeleted)
+    await uow.db.budgets.replace_one(
+        {"_id": budget.budget_id},
+        {"user_id": event.user_id, "deleted": True},
+        upsert=True,
+        session=uow.session,
+    )
+
+
+async def on_threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
+    alert = event.payload()
+    assert isinstance(alert, BudgetThresholdReached)
+    await uow.db.alerts.replace_one(
+        {"_id": event.id},
+        {
+            "user_id": event.user_id,
+            **alert.model_dump(mode="json"),
+            "occurred_at": event.occurred_at,
+        },
+        upsert=True,
+        session=uow.session,
+    )
+
+
+HANDLERS: Mapping[EventType, Handler] = {
+    **user_directory_handlers(purge_user),
+    EventType.EXPENSE_CREATED: on_expense,
+    EventType.EXPENSE_UPDATED: on_expense,
+    EventType.EXPENSE_DELETED: on_expense,
+    EventType.BUDGET_UPSERTED: on_budget_upserted,
+    EventType.BUDGET_DELETED: on_budget_deleted,
+    EventType.BUDGET_THRESHOLD_REACHED: on_threshold_reached,
+}

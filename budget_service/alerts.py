@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from budget_service.storage import budgets_in_force, spent_cents
 from shared.events import BudgetThresholdReached
-from shared.money import from_cents
+from shared.money import from_cents, percent
 from shared.outbox import UnitOfWork
 from shared.users import user_profile
 
@@ -58,7 +58,7 @@ async def evaluate(uow: UnitOfWork, user_id: str, month: str, categories: set[st
                         threshold=Decimal(threshold_bp) / BASIS_POINTS,
                         spent=from_cents(spent),
                         limit=from_cents(limit),
-                        percent=(Decimal(spent) * 100 / limit).quantize(Decimal("0.01")),
+                        percent=percent(spent, limit),
                         currency=await _currency(uow, user_id),
                     ),
                     user_id=user_id,

@@ -21,7 +21,7 @@ from budget_service.storage import (
     spent_with_reservations,
 )
 from shared.events import BudgetDeleted, BudgetUpserted
-from shared.money import from_cents, to_cents
+from shared.money import from_cents, percent, to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
 from shared.users import user_profile
@@ -239,7 +239,7 @@ class BudgetBook:
                     limit=from_cents(limit),
                     spent=from_cents(spent),
                     remaining=from_cents(limit - spent),
-                    percent_used=(Decimal(spent) * 100 / limit).quantize(Decimal("0.01")),
+                    percent_used=percent(spent, limit),
                     state=state,
                     projected_spend=from_cents(projected),
                     days_left=days_left,

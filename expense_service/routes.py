@@ -33,7 +33,7 @@ from expense_service.models import (
 )
 from expense_service.storage import ExpenseFilter, expense_out, sort_spec
 from shared.auth import CurrentUser
-from shared.money import MAX_AMOUNT, from_cents, to_cents
+from shared.money import MAX_AMOUNT, from_cents, share, to_cents
 from shared.mongo import utcnow
 from shared.service import Runtime
 from shared.types import MONTH_PATTERN, CategoryName
@@ -225,9 +225,7 @@ async def summary(
                 category=row["_id"],
                 total=from_cents(row["total"]),
                 count=row["count"],
-                share=(Decimal(row["total"]) / total_cents).quantize(Decimal("0.0001"))
-                if total_cents
-                else Decimal(0),
+                share=share(row["total"], total_cents) if total_cents else Decimal(0),
             )
             for row in rows
         ),

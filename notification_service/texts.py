@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from shared.events import BudgetThresholdReached
 
@@ -39,7 +39,7 @@ def alert_title(alert: BudgetThresholdReached) -> str:
 
 
 def alert_body(alert: BudgetThresholdReached) -> str:
-    percent = alert.percent.quantize(Decimal("1"))
+    percent = alert.percent.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
     return (
         f"You've used {percent}% of your {budget_name(alert.category)} budget for "
         f"{month_name(alert.month)}: {alert.spent} of {alert.limit} {alert.currency}."

@@ -5,7 +5,7 @@ Integers make every sum in Mongo exact and cheap; the API never sees a binary fl
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import Field, PlainSerializer
@@ -40,3 +40,19 @@ def to_cents(amount: Decimal) -> int:
 
 def from_cents(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(CENT)
+
+
+def share(part: int | Decimal, whole: int | Decimal) -> Decimal:
+    """``part`` of ``whole`` as a fraction to 4 places (0.2493), rounded half up; 0 for 0."""
+    return _ratio(part, whole, Decimal("0.0001"))
+
+
+def percent(part: int | Decimal, whole: int | Decimal, places: str = "0.01") -> Decimal:
+    """``part`` of ``whole`` in percent (82.00), rounded half up; 0 for a zero whole."""
+    return _ratio(Decimal(part) * 100, whole, Decimal(places))
+
+
+def _ratio(part: int | Decimal, whole: int | Decimal, quantum: Decimal) -> Decimal:
+    if not whole:
+        return Decimal(0).quantize(quantum)
+    return (Decimal(part) / Decimal(whole)).quantize(quantum, rounding=ROUND_HALF_UP)

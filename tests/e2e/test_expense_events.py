@@ -15,9 +15,7 @@ from tests.support import Account, event_tap, eventually, register_and_login, wa
 
 
 def of_user(events: list[dict[str, Any]], account: Account) -> list[dict[str, Any]]:
-    """This test's events only: with no consumer bound to expense.* yet (budgets and analytics
-    arrive later), other tests' events stay in their outbox and are retried, so they may
-    reach a tap bound meanwhile."""
+    """This test's events only: the exchange is shared by every test of the session."""
     return [event for event in events if event["user_id"] == account.user["id"]]
 
 

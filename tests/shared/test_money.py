@@ -34,3 +34,14 @@ def test_json_out_is_a_two_place_string() -> None:
 def test_bad_amounts(raw: str) -> None:
     with pytest.raises(ValidationError):
         Priced.model_validate_json(f'{{"amount": {raw}}}')
+
+
+def test_shares_and_percentages_round_half_up() -> None:
+    from shared.money import percent, share
+
+    assert share(9970, 40000) == Decimal("0.2493")  # 0.24925: half up, not to even
+    assert share(1, 3) == Decimal("0.3333")
+    assert share(5, 0) == Decimal("0.0000")
+    assert percent(41000, 50000) == Decimal("82.00")
+    assert percent(1, 8, "1") == Decimal("13")  # 12.5 -> 13
+    assert percent(-1, 8, "1") == Decimal("-13")
