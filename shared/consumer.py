@@ -11,8 +11,10 @@ handler error is requeued, and the queue's delivery limit dead-letters it if it 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -46,6 +48,24 @@ class IdempotentConsumer:
     def __init__(self, outbox: Outbox, handlers: Mapping[EventType, Handler]) -> None:
         self._outbox = outbox
         self.handlers = dict(handlers)
+        self._user_turns: dict[str | None, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _turn_of(self, user_id: str | None) -> AsyncIterator[None]:
+        """One event per user at a time in this process; other users' events run alongside.
+        Handlers for one user touch the same documents, so running them together would only
+        make their transactions conflict and retry (processes still serialise through Mongo)."""
+        lock, waiting = self._user_turns.get(user_id, (asyncio.Lock(), 0))
+        self._user_turns[user_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._user_turns[user_id]
+            if waiting == 1:
+                del self._user_turns[user_id]
+            else:
+                self._user_turns[user_id] = (lock, waiting - 1)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         token = request_id_var.set(message.correlation_id or new_request_id())
@@ -69,7 +89,8 @@ class IdempotentConsumer:
             await message.ack()
             return
         try:
-            handled = await self.handle(envelope, handler)
+            async with self._turn_of(envelope.user_id):
+                handled = await self.handle(envelope, handler)
         except Exception:
             log.exception("handling %s %s failed; requeueing", envelope.type, envelope.id)
             EVENTS_HANDLED.labels(envelope.type.value, "failed").inc()

@@ -132,7 +132,7 @@ class Outbox:
                     return await work(uow)
             except PyMongoError as exc:
                 if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
-                    await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # noqa: S311
+                    await asyncio.sleep(random.uniform(0.001, 0.005) * (attempt + 1))  # noqa: S311
                     continue
                 raise
         raise AssertionError("unreachable")

@@ -58,7 +58,8 @@ async def settled(
         status = await status_of(client, account, month)
         return status if status[category]["spent"] == spent else None
 
-    status = await eventually(caught_up, timeout=5)
+    # Eventual consistency, not a speed check: a burst of one user's events is handled in turn.
+    status = await eventually(caught_up, timeout=15)
     assert status, f"{category} in {month} never reached {spent}"
     return status  # type: ignore[no-any-return]
 
