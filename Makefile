@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: install run up down test lint typecheck format clean
+.PHONY: install run up down test lint typecheck format clean rebuild-analytics
 
 # A virtual environment with exactly the versions in uv.lock.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -34,6 +34,9 @@ typecheck: install
 
 test: lint typecheck  ## ruff, mypy, then pytest (unit, integration, end-to-end)
 	$(BIN)/pytest
+
+rebuild-analytics: install  ## recompute analytics from the expense and budget data
+	$(BIN)/python -m analytics_service.rebuild
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -3,9 +3,12 @@
     python -m analytics_service.rebuild [--source-url MONGODB_URL]
 
 Reads (never writes) the ``expenses`` and ``budgets`` databases, and replaces analytics'
-expense projection, rollups, budget copies and user profiles with what they imply. Run it with
-analytics_service stopped: events wait in its queue meanwhile, and once it is back they apply on
-top (anything older than the rebuilt version of an expense is ignored, as always).
+expense projection, rollups, budget copies and user profiles with what they imply. Best run
+with analytics_service stopped (``docker compose stop analytics_service``): events wait in its
+queue meanwhile, and once it is back they apply on top (anything older than the rebuilt version
+of an expense is ignored, as always). The rebuild is not one transaction: run alongside a live
+analytics_service (as under ``make up``), an event handled during its few seconds may be
+overwritten, so do that when nobody is writing.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from analytics_service.settings import Settings
 from analytics_service.storage import create_indexes, rollup_documents
@@ -66,11 +70,21 @@ async def rebuild(target: Database, expenses: Database, budgets: Database) -> di
 
 async def main(source_url: str | None) -> dict[str, int]:
     settings = Settings()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_url, serverSelectionTimeoutMS=5000
+    )
     source: AsyncMongoClient[dict[str, Any]] = (
-        AsyncMongoClient(source_url) if source_url else client
+        AsyncMongoClient(source_url, serverSelectionTimeoutMS=5000) if source_url else client
     )
     try:
+        for mongo in {id(client): client, id(source): source}.values():
+            try:
+                await mongo.admin.command("ping")
+            except PyMongoError as exc:
+                raise SystemExit(
+                    f"cannot reach MongoDB ({exc.__class__.__name__}): start the "
+                    "stack (make up) or set MONGODB_URL"
+                ) from None
         return await rebuild(client[settings.mongodb_db], source["expenses"], source["budgets"])
     finally:
         await client.close()
