@@ -1,17 +1,16 @@
 """Events analytics_service consumes: expense.* into the projection and rollups (storage),
-budget.* into its own copy of budgets, budget.threshold_reached into a record of alerts, and
-user.* for profiles and purging (shared.users)."""
+budget.* into its copy of budgets (shared.budgets), budget.threshold_reached into a record of
+alerts, and user.* for profiles and purging (shared.users)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from analytics_service.storage import apply_difference, purge_user
+from shared.budgets import BUDGET_COPY_HANDLERS
 from shared.consumer import Handler
 from shared.events import (
-    BudgetDeleted,
     BudgetThresholdReached,
-    BudgetUpserted,
     EventEnvelope,
     EventType,
     ExpenseSnapshot,
@@ -51,38 +50,6 @@ async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
     await apply_difference(uow.db, current, after, uow.session)
 
 
-async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
-    budget = event.payload()
-    assert isinstance(budget, BudgetUpserted)
-    current = await uow.db.budgets.find_one({"_id": budget.budget_id}, session=uow.session)
-    if current is not None and (current.get("deleted") or current["version"] >= budget.version):
-        return
-    await uow.db.budgets.replace_one(
-        {"_id": budget.budget_id},
-        {
-            "user_id": event.user_id,
-            "month": budget.month,
-            "category": budget.category,
-            "amount_cents": to_cents(budget.amount),
-            "repeat": budget.repeat,
-            "version": budget.version,
-        },
-        upsert=True,
-        session=uow.session,
-    )
-
-
-async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
-    budget = event.payload()
-    assert isinstance(budget, BudgetDeleted)
-    await uow.db.budgets.replace_one(
-        {"_id": budget.budget_id},
-        {"user_id": event.user_id, "deleted": True},
-        upsert=True,
-        session=uow.session,
-    )
-
-
 async def on_threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
     alert = event.payload()
     assert isinstance(alert, BudgetThresholdReached)
@@ -103,7 +70,6 @@ HANDLERS: Mapping[EventType, Handler] = {
     EventType.EXPENSE_CREATED: on_expense,
     EventType.EXPENSE_UPDATED: on_expense,
     EventType.EXPENSE_DELETED: on_expense,
-    EventType.BUDGET_UPSERTED: on_budget_upserted,
-    EventType.BUDGET_DELETED: on_budget_deleted,
+    **BUDGET_COPY_HANDLERS,
     EventType.BUDGET_THRESHOLD_REACHED: on_threshold_reached,
 }

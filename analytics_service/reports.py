@@ -31,7 +31,7 @@ from analytics_service.models import (
     Weekly,
     WeekTotal,
 )
-from shared.budgets import candidates_query, effective_budgets
+from shared.budgets import effective_budgets, in_force_query
 from shared.money import from_cents, percent, share
 from shared.mongo import Database, Document
 from shared.users import user_profile
@@ -282,7 +282,7 @@ class Reports:
         return Weekly(currency=currency, weeks=weeks)
 
     async def budgets_in_force(self, month: str) -> dict[str | None, Document]:
-        query = candidates_query(self.user_id, month) | {"deleted": {"$ne": True}}
+        query = in_force_query(self.user_id, month)
         return effective_budgets([doc async for doc in self.db.budgets.find(query)], month)
 
     async def budget_vs_actual(self, month: str) -> list[BudgetActual]:

@@ -205,6 +205,18 @@ class Stack:
             time.sleep(0.3)
         raise StackError(f"the stack was not ready after {timeout:.0f}s; logs in {self.log_dir}")
 
+    def wait_service_ready(self, name: str, timeout: float = 30) -> None:
+        """Until one process (``name``, or a replica's name) answers 200 on /ready."""
+        url = f"http://127.0.0.1:{self.ports[name]}/ready"
+
+        def ready() -> bool:
+            try:
+                return httpx.get(url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self._wait_for(ready, name, timeout)
+
     def check_alive(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:

@@ -1,9 +1,10 @@
 """Hard limits, from expense_service's side.
 
 budget_service decides whether an expense fits under a hard limit (it alone knows the spending),
-atomically, by reserving the amount. expense_service keeps a projection of budgets (from
-budget.upserted / budget.deleted) only to know *whether* to ask: an expense under no hard limit
-is written without any call, so it is accepted even while budget_service is down.
+atomically, by reserving the amount. expense_service keeps a copy of budgets (from
+budget.upserted / budget.deleted, shared.budgets) only to know *whether* to ask: an expense
+under no hard limit is written without any call, so it is accepted even while budget_service
+is down.
 """
 
 from __future__ import annotations
@@ -14,43 +15,8 @@ from typing import Any
 import httpx
 from fastapi import HTTPException, status
 
-from shared.budgets import candidates_query, effective_budgets
-from shared.events import BudgetDeleted, BudgetUpserted, EventEnvelope
+from shared.budgets import effective_budgets, in_force_query
 from shared.mongo import Database
-from shared.outbox import UnitOfWork
-
-
-async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
-    budget = event.payload()
-    assert isinstance(budget, BudgetUpserted)
-    current = await uow.db.budgets.find_one({"_id": budget.budget_id}, session=uow.session)
-    if current is not None and (current.get("deleted") or current["version"] >= budget.version):
-        return
-    await uow.db.budgets.replace_one(
-        {"_id": budget.budget_id},
-        {
-            "user_id": event.user_id,
-            "month": budget.month,
-            "category": budget.category,
-            "repeat": budget.repeat,
-            "hard_limit": budget.hard_limit,
-            "version": budget.version,
-        },
-        upsert=True,
-        session=uow.session,
-    )
-
-
-async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
-    budget = event.payload()
-    assert isinstance(budget, BudgetDeleted)
-    # A tombstone: an upsert of this budget arriving late must not bring it back.
-    await uow.db.budgets.replace_one(
-        {"_id": budget.budget_id},
-        {"user_id": event.user_id, "deleted": True},
-        upsert=True,
-        session=uow.session,
-    )
 
 
 @dataclass
@@ -60,7 +26,7 @@ class HardLimits:
     budget_service_url: str
 
     async def applies(self, user_id: str, month: str, category: str) -> bool:
-        query = candidates_query(user_id, month) | {"deleted": {"$ne": True}}
+        query = in_force_query(user_id, month)
         in_force = effective_budgets([doc async for doc in self.db.budgets.find(query)], month)
         return any(in_force.get(scope, {}).get("hard_limit") for scope in (category, None))
 

@@ -1,4 +1,5 @@
-"""Which budget applies to a month: the rule budget_service and expense_service both follow.
+"""Which budget applies to a month: the rule budget, expense and analytics services follow;
+and the copy of budgets that expense_service and analytics_service keep from budget events.
 
 A budget belongs to a month and a category (``None``: all categories). In a given month, the
 budget of that month applies; failing one, the latest earlier budget with ``repeat`` set, so a
@@ -8,8 +9,13 @@ own budget overrides it for that month only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from shared.consumer import Handler
+from shared.events import BudgetDeleted, BudgetUpserted, EventEnvelope, EventType
+from shared.money import to_cents
+from shared.outbox import UnitOfWork
 
 Budget = dict[str, Any]
 
@@ -29,3 +35,49 @@ def candidates_query(user_id: str, month: str) -> dict[str, Any]:
         "user_id": user_id,
         "$or": [{"month": month}, {"month": {"$lt": month}, "repeat": True}],
     }
+
+
+async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
+    budget = event.payload()
+    assert isinstance(budget, BudgetUpserted)
+    current = await uow.db.budgets.find_one({"_id": budget.budget_id}, session=uow.session)
+    if current is not None and (current.get("deleted") or current["version"] >= budget.version):
+        return
+    await uow.db.budgets.replace_one(
+        {"_id": budget.budget_id},
+        {
+            "user_id": event.user_id,
+            "month": budget.month,
+            "category": budget.category,
+            "amount_cents": to_cents(budget.amount),
+            "repeat": budget.repeat,
+            "hard_limit": budget.hard_limit,
+            "version": budget.version,
+        },
+        upsert=True,
+        session=uow.session,
+    )
+
+
+async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
+    budget = event.payload()
+    assert isinstance(budget, BudgetDeleted)
+    # A tombstone: an upsert of this budget arriving late must not bring it back.
+    await uow.db.budgets.replace_one(
+        {"_id": budget.budget_id},
+        {"user_id": event.user_id, "deleted": True},
+        upsert=True,
+        session=uow.session,
+    )
+
+
+# A service's own copy of budgets, in its collection ``budgets`` (tombstones have "deleted").
+BUDGET_COPY_HANDLERS: Mapping[EventType, Handler] = {
+    EventType.BUDGET_UPSERTED: on_budget_upserted,
+    EventType.BUDGET_DELETED: on_budget_deleted,
+}
+
+
+def in_force_query(user_id: str, month: str) -> dict[str, Any]:
+    """``candidates_query`` on such a copy: tombstones left out."""
+    return candidates_query(user_id, month) | {"deleted": {"$ne": True}}

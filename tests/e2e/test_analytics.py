@@ -13,7 +13,7 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from tests.e2e.conftest import E2E
-from tests.support import ROOT, Account, eventually, register_and_login, wait_until
+from tests.support import ROOT, Account, eventually, register_and_login
 
 ENDPOINTS: list[tuple[str, dict[str, Any]]] = [
     ("/api/analytics/summary", {"month": "2026-08"}),
@@ -196,14 +196,7 @@ async def test_rebuild_after_wiping_gives_the_same_answers(
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("rebuilt: expense_projection ")
     await asyncio.to_thread(stack.start_service, "analytics_service")
-    url = stack.service_url("analytics_service")
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    await asyncio.to_thread(wait_until, ready, 30, "analytics_service")
+    await asyncio.to_thread(stack.wait_service_ready, "analytics_service")
     after = [await get(client, account, path, **params) for path, params in ENDPOINTS]
     assert after == before

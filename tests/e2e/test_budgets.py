@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import E2E
-from tests.support import Account, event_tap, eventually, register_and_login, wait_until
+from tests.support import Account, event_tap, eventually, register_and_login
 
 
 async def set_budget(client: httpx.AsyncClient, account: Account, **body: Any) -> dict[str, Any]:
@@ -140,14 +140,8 @@ async def test_alerts_once_per_threshold_with_two_consumer_processes(
     replica = await asyncio.to_thread(e2e.stack.start_replica, "budget_service")
     replica_url = f"http://127.0.0.1:{e2e.stack.ports[replica]}"
 
-    def replica_ready() -> bool:
-        try:
-            return httpx.get(f"{replica_url}/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        await asyncio.to_thread(wait_until, replica_ready, 30, "second budget_service")
+        await asyncio.to_thread(e2e.stack.wait_service_ready, replica)
         before = {
             url: await handled(url)
             for url in (e2e.stack.service_url("budget_service"), replica_url)
@@ -306,16 +300,8 @@ async def test_ordinary_expenses_are_accepted_while_budget_service_is_down(
         assert down.status_code == 503
     finally:
         await asyncio.to_thread(stack.start_service, "budget_service")
-        url = stack.service_url("budget_service")
-        await asyncio.to_thread(wait_until, lambda: _ready(url), 30, "budget_service back")
+        await asyncio.to_thread(stack.wait_service_ready, "budget_service")
     assert (await spend(client, account, "5.00", "2026-03-05", "bills")).status_code == 201
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -> None:

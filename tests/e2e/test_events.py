@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from tests.e2e.conftest import E2E
-from tests.support import event_tap, eventually, unique_email, wait_until
+from tests.support import event_tap, eventually, unique_email
 
 
 async def test_one_user_registered_event_per_registration(
@@ -50,20 +50,13 @@ async def test_event_survives_a_crash_between_write_and_publish(
     client: httpx.AsyncClient, e2e: E2E
 ) -> None:
     stack = e2e.stack
-    user_service = stack.service_url("user_service")
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{user_service}/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     async with event_tap(e2e.amqp_url, e2e.names.exchange, "user.registered") as tap:
         # A user_service whose relay never runs: the write commits, the publish never happens...
         await asyncio.to_thread(
             stack.restart_service, "user_service", {"OUTBOX_RELAY_ENABLED": "false"}
         )
-        await asyncio.to_thread(wait_until, ready, 30, "user_service")
+        await asyncio.to_thread(stack.wait_service_ready, "user_service")
         email = unique_email()
         response = await client.post(
             "/api/auth/register", json={"email": email, "password": "password 123"}
@@ -73,7 +66,7 @@ async def test_event_survives_a_crash_between_write_and_publish(
         assert tap.bodies() == []
         # ...then the process dies hard (SIGKILL), as in a crash, and comes back normally.
         await asyncio.to_thread(stack.restart_service, "user_service", {})
-        await asyncio.to_thread(wait_until, ready, 30, "user_service")
+        await asyncio.to_thread(stack.wait_service_ready, "user_service")
 
         async def delivered() -> bool:
             return any(b["data"]["email"] == email for b in tap.bodies())

@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 
 from expense_service.storage import ExpenseFilter, sort_spec
 from tests.e2e.conftest import E2E
-from tests.support import Account, event_tap, eventually, register_and_login, wait_until
+from tests.support import Account, event_tap, eventually, register_and_login
 
 
 def of_user(events: list[dict[str, Any]], account: Account) -> list[dict[str, Any]]:
@@ -115,19 +115,12 @@ async def test_event_survives_a_crash_between_write_and_publish(
 ) -> None:
     stack = e2e.stack
     account = await register_and_login(client)
-    service = stack.service_url("expense_service")
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{service}/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     async with event_tap(e2e.amqp_url, e2e.names.exchange, "expense.created") as tap:
         await asyncio.to_thread(
             stack.restart_service, "expense_service", {"OUTBOX_RELAY_ENABLED": "false"}
         )
-        await asyncio.to_thread(wait_until, ready, 30, "expense_service")
+        await asyncio.to_thread(stack.wait_service_ready, "expense_service")
         created = await client.post(
             "/api/expenses",
             headers=account.headers,
@@ -137,7 +130,7 @@ async def test_event_survives_a_crash_between_write_and_publish(
         await asyncio.sleep(1.0)
         assert of_user(tap.bodies(), account) == []
         await asyncio.to_thread(stack.restart_service, "expense_service", {})  # SIGKILL, then up
-        await asyncio.to_thread(wait_until, ready, 30, "expense_service")
+        await asyncio.to_thread(stack.wait_service_ready, "expense_service")
 
         async def delivered() -> bool:
             return bool(of_user(tap.bodies(), account))
