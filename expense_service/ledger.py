@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -13,10 +12,16 @@ from pymongo.errors import DuplicateKeyError
 
 from expense_service.limits import HardLimits
 from expense_service.models import BUILTIN_CATEGORIES, ExpenseFields, ExpenseOut, ImportProblem
-from expense_service.storage import expense_document, expense_out, new_expense_id, snapshot
+from expense_service.storage import (
+    client_fields,
+    expense_document,
+    expense_out,
+    new_expense_id,
+    snapshot,
+)
 from shared.auth import Principal
 from shared.events import ExpenseCreated, ExpenseDeleted, ExpenseUpdated
-from shared.money import from_cents, to_cents
+from shared.money import to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
 from shared.users import user_profile
@@ -321,16 +326,7 @@ async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any
 
 def fields_for_patch(current: Document, patch: dict[str, Any]) -> dict[str, Any]:
     """The full client-side view of an expense after a PATCH, ready to validate again."""
-    merged: dict[str, Any] = {
-        "amount": from_cents(current["amount_cents"]),
-        "currency": current["currency"],
-        "base_amount": from_cents(current["base_amount_cents"]),
-        "category": current["category"],
-        "description": current["description"],
-        "date": date.fromisoformat(current["date"]),
-        "tags": current["tags"],
-        "kind": current["kind"],
-    }
+    merged = {k: v for k, v in client_fields(current).items() if k != "version"}
     if ("amount" in patch or "currency" in patch) and "base_amount" not in patch:
         # The old conversion no longer applies: recomputed, or asked for.
         merged["base_amount"] = None

@@ -129,34 +129,30 @@ def expense_document(user_id: str, expense_id: str, fields: dict[str, Any]) -> D
     }
 
 
+def client_fields(doc: Document) -> dict[str, Any]:
+    """A stored expense as clients and events see it: decimals, a date, no storage names."""
+    return {
+        "kind": doc["kind"],
+        "amount": from_cents(doc["amount_cents"]),
+        "currency": doc["currency"],
+        "base_amount": from_cents(doc["base_amount_cents"]),
+        "category": doc["category"],
+        "description": doc["description"],
+        "date": date.fromisoformat(doc["date"]),
+        "tags": doc["tags"],
+        "version": doc["version"],
+    }
+
+
 def expense_out(doc: Document) -> ExpenseOut:
     return ExpenseOut(
         id=doc["_id"],
-        kind=doc["kind"],
-        amount=from_cents(doc["amount_cents"]),
-        currency=doc["currency"],
-        base_amount=from_cents(doc["base_amount_cents"]),
-        category=doc["category"],
-        description=doc["description"],
-        date=date.fromisoformat(doc["date"]),
-        tags=doc["tags"],
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
-        version=doc["version"],
+        **client_fields(doc),
     )
 
 
 def snapshot(doc: Document) -> dict[str, Any]:
     """The fields of an expense event (shared.events.ExpenseSnapshot) from a stored expense."""
-    return ExpenseSnapshot(
-        expense_id=doc["_id"],
-        version=doc["version"],
-        kind=doc["kind"],
-        amount=from_cents(doc["amount_cents"]),
-        currency=doc["currency"],
-        base_amount=from_cents(doc["base_amount_cents"]),
-        category=doc["category"],
-        date=date.fromisoformat(doc["date"]),
-        tags=doc["tags"],
-        description=doc["description"],
-    ).model_dump()
+    return ExpenseSnapshot(expense_id=doc["_id"], **client_fields(doc)).model_dump()

@@ -53,6 +53,7 @@ def test_patching_amount_or_currency_drops_the_old_conversion() -> None:
         "tags": [],
         "kind": "expense",
         "created_at": datetime.now(UTC),
+        "version": 3,
     }
     assert fields_for_patch(current, {"amount": Decimal("50")})["base_amount"] is None
     assert fields_for_patch(current, {"category": "food"})["base_amount"] == Decimal("36.80")
