@@ -149,13 +149,20 @@ class BrokerNames:
         return cls(exchange=f"test-{tag}.events", queue_prefix=f"test-{tag}.")
 
 
-async def delete_broker_names(amqp_url: str, names: BrokerNames, queues: list[str]) -> None:
+async def delete_queues(amqp_url: str, queues: list[str]) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         for queue in queues:
             channel = await connection.channel()
             with contextlib.suppress(Exception):
                 await channel.queue_delete(queue)
+
+
+async def delete_broker_names(amqp_url: str, names: BrokerNames, queues: list[str]) -> None:
+    """The queues, then the run's exchanges."""
+    await delete_queues(amqp_url, queues)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
         for exchange in (names.exchange, f"{names.exchange}.dlx"):
             channel = await connection.channel()
             with contextlib.suppress(Exception):

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -15,7 +15,7 @@ import pytest
 
 from devstack.stack import SERVICES, Stack
 from tests.e2e.conftest import E2E
-from tests.support import free_port, register_and_login, wait_until
+from tests.support import delete_queues, free_port, register_and_login, wait_until
 
 
 @pytest.fixture
@@ -74,9 +74,9 @@ async def streaming_server() -> AsyncIterator[StreamingServer]:
 
 
 @pytest.fixture
-def troubled_gateway(
+async def troubled_gateway(
     e2e: E2E, slow_server: str, streaming_server: StreamingServer
-) -> Iterator[str]:
+) -> AsyncIterator[str]:
     """A second gateway: expense_service points at a closed port, budget_service at a mute one,
     analytics_service at an endless stream."""
     stack: Stack = e2e.stack
@@ -96,7 +96,8 @@ def troubled_gateway(
         "UPSTREAM_TIMEOUT": "0.5",
         "CORS_ORIGINS": '["http://app.example"]',
     }
-    process = subprocess.Popen(
+    process = await asyncio.to_thread(
+        subprocess.Popen,
         [
             sys.executable,
             "-m",
@@ -120,11 +121,13 @@ def troubled_gateway(
             return False
 
     try:
-        wait_until(answers, 30, "second gateway")
+        await asyncio.to_thread(wait_until, answers, 30, "second gateway")
         yield url
     finally:
         process.terminate()
-        process.wait(15)
+        await asyncio.to_thread(process.wait, 15)
+        queue = f"{e2e.names.queue_prefix}troubled.gateway.events"
+        await delete_queues(e2e.amqp_url, [queue, f"{queue}.dlq"])  # the exchange stays
 
 
 async def test_down_is_503_and_slow_is_504_as_json(
