@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from expense_service.csv_io import (
+    EXPORT_COLUMNS,
     CsvFormatError,
     export_row,
     neutralise,
@@ -81,20 +82,7 @@ def test_whole_file_problems() -> None:
 def test_exported_file_parses_back() -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(
-        [
-            "id",
-            "date",
-            "kind",
-            "amount",
-            "currency",
-            "base_amount",
-            "category",
-            "description",
-            "tags",
-            "created_at",
-        ]
-    )
+    writer.writerow(EXPORT_COLUMNS)
     writer.writerow(
         [
             "e1",
