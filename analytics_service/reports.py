@@ -12,10 +12,9 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from analytics_service.models import (
     BudgetActual,
@@ -34,7 +33,7 @@ from analytics_service.models import (
 from shared.budgets import effective_budgets, in_force_query
 from shared.money import from_cents, percent, share
 from shared.mongo import Database, Document
-from shared.users import user_profile
+from shared.users import profile_and_now
 
 ROBUST_Z = Decimal("3.5")  # Iglewicz and Hoaglin's cut-off for the modified z-score
 MAD_SCALE = Decimal("1.4826")  # makes the MAD comparable to a standard deviation
@@ -186,14 +185,18 @@ def days_elapsed(month: str, today: date) -> int:
 
 @dataclass
 class Reports:
+    """One request's reports for one user."""
+
     db: Database
     user_id: str
+    _profile: tuple[str | None, date] | None = None
 
     async def profile(self) -> tuple[str | None, date]:
-        """The user's currency and today's date in their time zone."""
-        profile = await user_profile(self.db, self.user_id)
-        zone = ZoneInfo(profile["timezone"]) if profile else ZoneInfo("UTC")
-        return (profile["currency"] if profile else None), datetime.now(zone).date()
+        """The user's currency and today's date in their time zone (read once per request)."""
+        if self._profile is None:
+            profile, now = await profile_and_now(self.db, self.user_id)
+            self._profile = (profile["currency"] if profile else None), now.date()
+        return self._profile
 
     async def month_cells(self, months: list[str]) -> dict[str, list[Cell]]:
         found: dict[str, list[Cell]] = {month: [] for month in months}

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, status
 
@@ -24,7 +23,7 @@ from shared.events import BudgetDeleted, BudgetUpserted
 from shared.money import from_cents, percent, to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
-from shared.users import user_profile
+from shared.users import profile_and_now
 
 RESERVATION_SECONDS = 60
 
@@ -53,9 +52,8 @@ class BudgetBook:
 
     async def today(self, user_id: str) -> datetime:
         """Now in the user's time zone (their profile; UTC until it is known)."""
-        profile = await user_profile(self.db, user_id)
-        zone = ZoneInfo(profile["timezone"]) if profile else UTC
-        return datetime.now(zone)
+        _, now = await profile_and_now(self.db, user_id)
+        return now
 
     async def owned(self, user_id: str, budget_id: str) -> Document:
         doc = await self.db.budgets.find_one({"_id": budget_id, "user_id": user_id})
@@ -206,9 +204,8 @@ class BudgetBook:
         await self.outbox.run(write, attempts=50)
 
     async def status(self, user_id: str, month: str | None) -> list[BudgetStatus]:
-        today = await self.today(user_id)
+        profile, today = await profile_and_now(self.db, user_id)
         month = month or today.strftime("%Y-%m")
-        profile = await user_profile(self.db, user_id)
         year, number = (int(part) for part in month.split("-"))
         days = calendar.monthrange(year, number)[1]
         this_month = today.strftime("%Y-%m")

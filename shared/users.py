@@ -9,6 +9,8 @@ bring back. On user.deleted the service's own data is purged through its ``purge
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from shared.consumer import Handler
 from shared.events import EventEnvelope, EventType, UserDeleted, UserProfile
@@ -21,6 +23,13 @@ PurgeUser = Callable[[UnitOfWork, str], Awaitable[None]]
 async def user_profile(db: Database, user_id: str) -> Document | None:
     profile = await db.users.find_one({"_id": user_id, "deleted": {"$ne": True}})
     return profile
+
+
+async def profile_and_now(db: Database, user_id: str) -> tuple[Document | None, datetime]:
+    """The user's profile (None until it is known) and now in their time zone (UTC till then),
+    for "today" in paces and forecasts."""
+    profile = await user_profile(db, user_id)
+    return profile, datetime.now(ZoneInfo(profile["timezone"]) if profile else UTC)
 
 
 def user_directory_handlers(purge: PurgeUser) -> Mapping[EventType, Handler]:
