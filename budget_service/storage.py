@@ -72,11 +72,12 @@ async def spent_cents(
 ) -> int:
     """Spending in ``month`` (one category, or all with None), from expense events. Income
     never counts."""
+    return await _total_cents(db, spending_filter(user_id, month, category), session)
+
+
+async def _total_cents(db: Database, query: dict[str, Any], session: Session) -> int:
     rows = await db.expense_projection.aggregate(
-        [
-            {"$match": spending_filter(user_id, month, category)},
-            {"$group": {"_id": None, "total": {"$sum": "$base_amount_cents"}}},
-        ],
+        [{"$match": query}, {"$group": {"_id": None, "total": {"$sum": "$base_amount_cents"}}}],
         session=session,
     )
     async for row in rows:
@@ -103,13 +104,7 @@ async def spent_with_reservations(
     ]
     pending = {doc["_id"] for doc in reserved} | {exclude_expense}
     query = spending_filter(user_id, month, category) | {"_id": {"$nin": sorted(pending)}}
-    rows = await db.expense_projection.aggregate(
-        [{"$match": query}, {"$group": {"_id": None, "total": {"$sum": "$base_amount_cents"}}}],
-        session=session,
-    )
-    total = 0
-    async for row in rows:
-        total = int(row["total"])
+    total = await _total_cents(db, query, session)
     total += sum(
         int(doc["amount_cents"])
         for doc in reserved

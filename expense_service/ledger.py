@@ -185,10 +185,12 @@ class Ledger:
             )
         return expense_out(doc)
 
-    async def replace(self, user: Principal, expense_id: str, fields: dict[str, Any]) -> ExpenseOut:
-        """Writes new stored fields over an expense (PUT, and PATCH after merging)."""
-        user_id = user.user_id
-        current = await self.owned(user_id, expense_id)
+    async def replace(
+        self, user: Principal, current: Document, fields: dict[str, Any]
+    ) -> ExpenseOut:
+        """Writes new stored fields over ``current``, an expense of the user's as read by
+        ``owned`` (PUT, and PATCH after merging). The write re-reads it in its transaction."""
+        user_id, expense_id = user.user_id, current["_id"]
         await self.limits.admit(user_id, user.token, expense_id, current["version"] + 1, fields)
 
         async def write(uow: UnitOfWork) -> Document:

@@ -335,9 +335,9 @@ async def read_expense(expense_id: str, user: CurrentUser, ledger: LedgerDep) ->
 async def replace_expense(
     expense_id: str, body: ExpenseFields, user: CurrentUser, ledger: LedgerDep
 ) -> ExpenseOut:
-    await ledger.owned(user.user_id, expense_id)
+    current = await ledger.owned(user.user_id, expense_id)
     fields = await ledger.stored_fields(user.user_id, body)
-    return await ledger.replace(user, expense_id, fields)
+    return await ledger.replace(user, current, fields)
 
 
 @expenses.patch("/{expense_id}", response_model=ExpenseOut, summary="Change some fields")
@@ -351,7 +351,7 @@ async def patch_expense(
     except ValidationError as exc:
         raise unprocessable(describe(exc)) from None
     fields = await ledger.stored_fields(user.user_id, full)
-    return await ledger.replace(user, expense_id, fields)
+    return await ledger.replace(user, current, fields)
 
 
 @expenses.delete("/{expense_id}", status_code=status.HTTP_204_NO_CONTENT)
