@@ -32,4 +32,4 @@ ENV SERVICE=gateway PORT=8000 DATA_DIR=/data
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/health', timeout=2)"]
-CMD ["sh", "-c", "exec uvicorn --factory \"${SERVICE}.app:create_app\" --host 0.0.0.0 --port \"${PORT}\" --no-access-log"]
+CMD ["sh", "-c", "exec python -m shared.server \"${SERVICE}\" --host 0.0.0.0 --port \"${PORT}\""]

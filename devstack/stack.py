@@ -141,17 +141,12 @@ class Stack:
         command = [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
-            f"{name}.app:create_app",
+            "shared.server",
+            name,
             "--host",
             self.gateway_host if name == "gateway" else "127.0.0.1",
             "--port",
             str(self.ports[as_name or name]),
-            "--no-access-log",
-            "--no-proxy-headers",
-            "--timeout-graceful-shutdown",
-            "5",
         ]
         self._spawn(as_name or name, command, env | self.service_env.get(name, {}))
 

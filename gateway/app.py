@@ -15,9 +15,10 @@ from gateway.proxy import Proxy
 from gateway.routes import router
 from gateway.routing import RouteTable
 from gateway.settings import Settings
-from gateway.storage import RateLimiter, Revocations, create_indexes
+from gateway.storage import create_indexes
 from shared.auth import JwksKeys
 from shared.health import ReadinessCheck
+from shared.ratelimit import RateLimiter
 from shared.service import ServiceRuntime, create_service_app
 
 
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         verifier = app.state.token_verifier
         verifier.use_keys(JwksKeys(settings.jwks_url, http))
         app.state.proxy = Proxy(
-            settings, http, table, verifier, Revocations(runtime.db), RateLimiter(runtime.db)
+            settings, http, table, verifier, app.state.revocations, RateLimiter(runtime.db)
         )
         app.state.openapi_merger = OpenApiMerger(http, table, settings.openapi_cache_seconds)
         for service in table.base_urls:

@@ -1,35 +1,12 @@
-"""Events the gateway consumes: revocations, kept in ``token_state`` (see storage.Revocations)."""
+"""Events the gateway consumes: none of its own. Token revocations (``user.tokens_revoked``,
+``user.deleted``) are kept by the one app factory for every process that verifies tokens
+(see shared.revocations)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from shared.consumer import Handler
-from shared.events import EventEnvelope, EventType, UserDeleted, UserTokensRevoked
-from shared.outbox import UnitOfWork
+from shared.events import EventType
 
-
-async def on_tokens_revoked(event: EventEnvelope, uow: UnitOfWork) -> None:
-    payload = event.payload()
-    assert isinstance(payload, UserTokensRevoked)
-    # $max: versions only grow, so redelivered or reordered events leave the same state.
-    await uow.db.token_state.update_one(
-        {"_id": payload.user_id},
-        {"$max": {"token_version": payload.token_version}},
-        upsert=True,
-        session=uow.session,
-    )
-
-
-async def on_user_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
-    payload = event.payload()
-    assert isinstance(payload, UserDeleted)
-    await uow.db.token_state.update_one(
-        {"_id": payload.user_id}, {"$set": {"deleted": True}}, upsert=True, session=uow.session
-    )
-
-
-HANDLERS: Mapping[EventType, Handler] = {
-    EventType.USER_TOKENS_REVOKED: on_tokens_revoked,
-    EventType.USER_DELETED: on_user_deleted,
-}
+HANDLERS: Mapping[EventType, Handler] = {}

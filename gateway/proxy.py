@@ -1,28 +1,33 @@
-"""Forwarding one request to its service: authentication, limits, streaming both ways.
+"""Forwarding one request to its service: path check, authentication, limits, streaming.
 
-Bodies are streamed in both directions (CSV, Server-Sent Events), never buffered, except the small
-login bodies the per-account limiter has to read. Upstream trouble becomes JSON: 503 when no
-instance of the service can be reached, 504 when it does not answer in time, 502 otherwise.
+Bodies are streamed in both directions (CSV, Server-Sent Events), never buffered. Upstream
+trouble becomes a problem response: 503 when no instance of the service can be reached, 504 when
+it does not answer in time, 502 otherwise.
+
+The gateway routes on the decoded path and forwards the raw path bytes it received, unchanged;
+``routing.routable_path`` refuses every path the two readings could disagree on.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qs
 
 import httpx
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from prometheus_client import Histogram
+from starlette.requests import ClientDisconnect
 
-from gateway.routing import LOGIN_PATHS, PUBLIC_PATHS, RouteTable, service_for
+from gateway.routing import PUBLIC_PATHS, AmbiguousPathError, RouteTable, routable_path, service_for
 from gateway.settings import Settings
-from gateway.storage import RateLimiter, Revocations
 from shared.auth import RejectedTokenError, TokenVerifier
 from shared.log import REQUEST_ID_HEADER, request_id_var
+from shared.problems import problem
+from shared.ratelimit import RateLimiter, RateLimitUnavailableError
+from shared.revocations import Revocations
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +56,16 @@ HOP_BY_HOP = frozenset(
         REQUEST_ID_HEADER,
     }
 )
+# The gateway's own server writes these on every response; the upstream's copies would repeat them.
+NOT_RELAYED = HOP_BY_HOP | {"date", "server"}
 
 
 class BodyTooLargeError(Exception):
     pass
 
 
-def problem(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
-
-
-def unauthorized(detail: str) -> JSONResponse:
-    return problem(401, detail, {"WWW-Authenticate": "Bearer"})
+def unauthorized(detail: str) -> Response:
+    return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class Proxy:
@@ -83,10 +86,14 @@ class Proxy:
         self._limiter = limiter
 
     async def handle(self, request: Request) -> Response:
-        path = request.url.path
-        service = service_for(path)
-        if service is None:
-            return problem(404, f"no API route {path}")
+        """One rule for every ``/api`` path: a refused spelling is 400; then, except on the
+        public auth paths, no valid token is 401 (whether or not the path exists, so the API's
+        shape is not shown to strangers); then an unknown path is 404."""
+        raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        try:
+            path = routable_path(raw_path)
+        except AmbiguousPathError as exc:
+            return problem(400, f"refused path: {exc}")
         limit = (
             self._settings.upload_max_body_bytes
             if path in self._settings.upload_paths
@@ -96,33 +103,16 @@ class Proxy:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return problem(413, f"request body larger than {limit} bytes")
 
-        body: bytes | None = None
-        account: str | None = None
         if path in PUBLIC_PATHS:
             refused = await self._limit_ip(request)
-            if refused is not None:
-                return refused
-            if path in LOGIN_PATHS:
-                try:
-                    body = await _read_bounded(request, limit)
-                except BodyTooLargeError:
-                    return problem(413, f"request body larger than {limit} bytes")
-                account = _account_of(body, request.headers.get("content-type", ""))
-                if account is not None:
-                    refused = await self._limit_account(account)
-                    if refused is not None:
-                        return refused
         else:
             refused = await self._authenticate(request)
-            if refused is not None:
-                return refused
-
-        response = await self._forward(request, service, limit, body)
-        if account is not None and response.status_code == 401:
-            await self._limiter.hit(
-                f"login-failures:{account}", self._settings.login_failure_window_seconds
-            )
-        return response
+        if refused is not None:
+            return refused
+        service = service_for(path)
+        if service is None:
+            return problem(404, f"no API route {path}")
+        return await self._forward(request, service, raw_path, limit)
 
     async def _authenticate(self, request: Request) -> Response | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -132,28 +122,30 @@ class Proxy:
             principal = await self._verifier.verify(token.strip())
         except RejectedTokenError as exc:
             return unauthorized(str(exc))
-        refusal = await self._revocations.refusal(principal.user_id, principal.token_version)
+        refusal = self._revocations.refusal(principal.user_id, principal.token_version)
         return unauthorized(refusal) if refusal else None
 
     async def _limit_ip(self, request: Request) -> Response | None:
+        """Requests per client address on the public auth paths. (Failed logins per account
+        are user_service's to count: it alone reads the body as the login does.)"""
         ip = request.client.host if request.client else "unknown"
-        count, retry_after = await self._limiter.hit(
-            f"auth-ip:{ip}", self._settings.auth_ip_window_seconds
-        )
+        try:
+            count, window = await self._limiter.hit(
+                f"auth-ip:{ip}", self._settings.auth_ip_window_seconds
+            )
+        except RateLimitUnavailableError as exc:
+            log.warning("%s", exc)
+            return problem(503, "rate limiting is unavailable; retry shortly", headers=_RETRY)
         if count > self._settings.auth_ip_limit:
-            return _too_many("too many authentication requests from this address", retry_after)
-        return None
-
-    async def _limit_account(self, account: str) -> Response | None:
-        failures, retry_after = await self._limiter.count(
-            f"login-failures:{account}", self._settings.login_failure_window_seconds
-        )
-        if failures >= self._settings.login_failure_limit:
-            return _too_many("too many failed logins for this account", retry_after)
+            return problem(
+                429,
+                "too many authentication requests from this address",
+                headers={"Retry-After": window.retry_after},
+            )
         return None
 
     async def _forward(
-        self, request: Request, service: str, limit: int, body: bytes | None
+        self, request: Request, service: str, raw_path: bytes, limit: int
     ) -> Response:
         headers = [(k, v) for k, v in request.headers.raw if k.decode().lower() not in HOP_BY_HOP]
         client_ip = request.client.host if request.client else ""
@@ -164,23 +156,51 @@ class Proxy:
         ]
         if request.headers.get("host"):
             headers.append((b"x-forwarded-host", request.headers["host"].encode()))
-        has_body = (
-            body is not None
-            or "content-length" in request.headers
-            or ("transfer-encoding" in request.headers)
-        )
-        content = (
-            body if body is not None else (_bounded(request.stream(), limit) if has_body else None)
-        )
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        declared = request.headers.get("content-length")
+        content: bytes | AsyncIterator[bytes] | None = None
+        if declared is not None and int(declared) <= SMALL_BODY_BYTES:
+            # Small bodies (almost every API call) are read whole: no streaming wrapper, and
+            # the client can be watched while the service works (see _send_unless_client_leaves).
+            try:
+                content = await _read_bounded(request, limit)
+            except BodyTooLargeError:
+                return problem(413, f"request body larger than {limit} bytes")
+            except ClientDisconnect:
+                return problem(499, "the client closed the request")
+        elif declared is not None or "transfer-encoding" in request.headers:
+            content = _bounded(request.stream(), limit)
+        query: bytes = request.scope.get("query_string", b"")
+        target = raw_path + (b"?" + query if query else b"")
         candidates = self._table.candidates(service)
+        resent = False
         started = time.perf_counter()
         for base_url in candidates:
             upstream_request = self._http.build_request(
-                request.method, base_url + target, headers=headers, content=content
+                request.method,
+                httpx.URL(base_url).copy_with(raw_path=target),
+                headers=headers,
+                content=content,
             )
             try:
-                upstream = await self._http.send(upstream_request, stream=True)
+                if isinstance(content, AsyncIterator):
+                    upstream = await self._http.send(upstream_request, stream=True)
+                else:
+                    sent = await _send_unless_client_leaves(self._http, upstream_request, request)
+                    if sent is None:
+                        return problem(499, "the client closed the request")
+                    upstream = sent
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # A pooled connection the service had just closed: safe to send again only
+                # when the request is idempotent and its body is still in hand.
+                if request.method not in IDEMPOTENT or isinstance(content, AsyncIterator):
+                    log.warning("%s failed: %r", service, exc)
+                    return problem(502, f"{service} failed to answer: {type(exc).__name__}")
+                if resent:
+                    return problem(502, f"{service} failed to answer: {type(exc).__name__}")
+                log.info("%s closed a pooled connection (%r); sending again", service, exc)
+                resent = True
+                candidates.append(base_url)  # the loop goes on to it
+                continue
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 log.warning("%s unreachable at %s: %r", service, base_url, exc)
                 if isinstance(content, AsyncIterator):
@@ -201,11 +221,36 @@ class Proxy:
             )
             response = StreamingResponse(_relay(upstream), status_code=upstream.status_code)
             response.raw_headers = [
-                (k, v) for k, v in upstream.headers.raw if k.decode().lower() not in HOP_BY_HOP
+                (k, v) for k, v in upstream.headers.raw if k.decode().lower() not in NOT_RELAYED
             ]
             return response
         UPSTREAM_SECONDS.labels(service, "503").observe(time.perf_counter() - started)
         return problem(503, f"{service} is unavailable")
+
+
+async def _send_unless_client_leaves(
+    http: httpx.AsyncClient, upstream_request: httpx.Request, request: Request
+) -> httpx.Response | None:
+    """Sends the request upstream, but gives up (closing the upstream connection, so the
+    service sees its client go and can drop the work, e.g. a queued password hash) if our own
+    client disconnects first. Only for requests whose body has been read already."""
+    sending = asyncio.ensure_future(http.send(upstream_request, stream=True))
+    leaving = asyncio.ensure_future(_client_gone(request))
+    try:
+        await asyncio.wait({sending, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+        if not sending.done():
+            sending.cancel()
+        await asyncio.gather(sending, leaving, return_exceptions=True)
+    if sending.cancelled():
+        return None
+    return sending.result()
+
+
+async def _client_gone(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
@@ -226,23 +271,10 @@ async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
         yield chunk
 
 
+_RETRY = {"Retry-After": "1"}
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+SMALL_BODY_BYTES = 64 * 1024
+
+
 async def _read_bounded(request: Request, limit: int) -> bytes:
     return b"".join([chunk async for chunk in _bounded(request.stream(), limit)])
-
-
-def _account_of(body: bytes, content_type: str) -> str | None:
-    """The email a login names (JSON ``email`` or form ``username``), for per-account limits."""
-    value: object = None
-    try:
-        if content_type.startswith("application/json"):
-            parsed = json.loads(body)
-            value = parsed.get("email") if isinstance(parsed, dict) else None
-        elif content_type.startswith("application/x-www-form-urlencoded"):
-            value = next(iter(parse_qs(body.decode()).get("username", [])), None)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value.strip().lower()[:254] if isinstance(value, str) and value.strip() else None
-
-
-def _too_many(detail: str, retry_after: float) -> JSONResponse:
-    return problem(429, detail, {"Retry-After": str(max(1, int(retry_after + 0.999)))})

@@ -4,7 +4,9 @@ contract (DESIGN.md); the services' addresses come from configuration."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
+from urllib.parse import unquote_to_bytes
 
 from pydantic import AnyHttpUrl
 
@@ -23,8 +25,43 @@ PREFIXES: dict[str, str] = {
 PUBLIC_PATHS = frozenset(
     {"/api/auth/register", "/api/auth/login", "/api/auth/token", "/api/auth/refresh"}
 )
-# Failed attempts on these count against the account named in the body.
-LOGIN_PATHS = frozenset({"/api/auth/login", "/api/auth/token"})
+
+# What a path may spell, before decoding: unreserved and sub-delim characters, ':', '@', '/',
+# and percent escapes. Anything else (spaces, quotes, backslashes, non-ASCII) is refused.
+_PATH_SPELLING = re.compile(rb"^/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$")
+# Escapes that would change the path's structure once a service decodes it.
+_STRUCTURAL_ESCAPES = re.compile(rb"%(?:2[Ff]|5[Cc]|25)")
+
+
+class AmbiguousPathError(ValueError):
+    """A path that different parsers could read differently; the gateway refuses it."""
+
+
+def routable_path(raw_path: bytes) -> str:
+    """The decoded path of a request, if it means one thing only.
+
+    The gateway routes on what it decodes and forwards the raw bytes unchanged, so the two must
+    agree for every service: no dot segments (raw or escaped), no empty segments, no escaped
+    '/', '\\' or '%', no control characters. Otherwise ``/api/budgets/%2e%2e/metrics`` would be
+    routed as a budget path and then reach ``/metrics`` of whoever normalises it.
+    """
+    if not _PATH_SPELLING.match(raw_path):
+        raise AmbiguousPathError("the path has characters that must be percent-encoded")
+    if _STRUCTURAL_ESCAPES.search(raw_path):
+        raise AmbiguousPathError("the path has an encoded '/', '\\' or '%'")
+    decoded = unquote_to_bytes(raw_path)
+    if any(byte < 0x20 or byte == 0x7F for byte in decoded):
+        raise AmbiguousPathError("the path has control characters")
+    try:
+        path = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AmbiguousPathError("the path is not UTF-8") from None
+    segments = path.split("/")[1:]
+    if any(segment in {".", ".."} for segment in segments):
+        raise AmbiguousPathError("the path has '.' or '..' segments")
+    if "" in segments[:-1]:
+        raise AmbiguousPathError("the path has an empty segment ('//')")
+    return path
 
 
 def service_for(path: str) -> str | None:

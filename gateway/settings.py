@@ -36,10 +36,9 @@ class Settings(ServiceSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
 
-    # Auth routes: all requests per client IP, and failed logins per account, in fixed windows.
+    # Public auth routes: all requests per client IP, in fixed windows. (Login attempts per
+    # account are counted by user_service, LOGIN_FAILURE_LIMIT.)
     auth_ip_limit: int = Field(default=30, ge=1)
     auth_ip_window_seconds: int = Field(default=60, ge=1)
-    login_failure_limit: int = Field(default=10, ge=1)
-    login_failure_window_seconds: int = Field(default=900, ge=1)
 
     openapi_cache_seconds: float = Field(default=30.0, ge=0)

@@ -22,6 +22,8 @@ import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
+from shared.revocations import Revocations
+
 ALGORITHM = "EdDSA"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 JWKS_REFRESH_MIN_INTERVAL = 30.0
@@ -139,9 +141,18 @@ async def current_principal(
         raise unauthorized("Not authenticated: send 'Authorization: Bearer <access token>'")
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return await verifier.verify(token)
+        principal = await verifier.verify(token)
     except RejectedTokenError as exc:
         raise unauthorized(str(exc)) from exc
+    # What the gateway refuses, every service refuses (shared.revocations): reaching a service
+    # directly is no way around a password change or a deleted account.
+    revocations: Revocations | None = getattr(request.app.state, "revocations", None)
+    refusal = (
+        revocations.refusal(principal.user_id, principal.token_version) if revocations else None
+    )
+    if refusal is not None:
+        raise unauthorized(refusal)
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

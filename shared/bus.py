@@ -3,9 +3,12 @@
 Topology, declared by whoever needs it (idempotent, so every process can declare it):
 
 - ``<events_exchange>``: durable topic exchange; the routing key is the event type.
-- ``<service>.events``: one durable quorum queue per consuming service, bound to the types it
-  handles, with ``x-delivery-limit`` so a message that keeps failing stops being redelivered and
-  is dead-lettered through ``<events_exchange>.dlx`` into ``<service>.events.dlq``.
+- ``<service>.events``: one durable quorum queue per consuming service (its replicas compete
+  for its messages), bound to the types it handles, with ``x-delivery-limit`` so a message
+  that keeps failing stops being redelivered and is dead-lettered through
+  ``<events_exchange>.dlx`` into ``<service>.events.dlq``.
+- ``<service>.broadcast.<process id>``: an exclusive queue per process, for the few types every
+  replica must see (token revocations).
 
 Publishing uses publisher confirms and ``mandatory``: a message the broker cannot route to any
 queue raises instead of vanishing, so the outbox keeps it and retries.
@@ -37,6 +40,10 @@ class EventBus(Protocol):
     async def publish(self, envelope: EventEnvelope, *, correlation_id: str | None) -> None: ...
 
     async def consume(
+        self, queue: str, event_types: Iterable[EventType], callback: MessageCallback
+    ) -> None: ...
+
+    async def broadcast(
         self, queue: str, event_types: Iterable[EventType], callback: MessageCallback
     ) -> None: ...
 
@@ -129,6 +136,22 @@ class RabbitEventBus:
             await main.bind(exchange, routing_key=event_type.routing_key)
         await main.consume(callback)
         log.info("consuming %s", queue, extra={"event_types": sorted(event_types)})
+
+    async def broadcast(
+        self, queue: str, event_types: Iterable[EventType], callback: MessageCallback
+    ) -> None:
+        """Every process hears these types: ``queue`` is this process's own (exclusive, gone
+        with its connection), unlike ``consume``'s queue that a service's replicas share.
+        Messages are not acknowledged one by one: missing one is repaired by the caller's
+        own catch-up (see shared.revocations)."""
+        if self._connection is None:
+            raise RuntimeError("event bus is not connected")
+        channel = await self._connection.channel()
+        exchange = await self._declare_exchange(channel)
+        own = await channel.declare_queue(queue, exclusive=True, auto_delete=True)
+        for event_type in event_types:
+            await own.bind(exchange, routing_key=event_type.routing_key)
+        await own.consume(callback, no_ack=True)
 
     async def close(self) -> None:
         if self._connection is not None:

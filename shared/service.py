@@ -10,26 +10,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import JwksKeys, KeyLookup, TokenVerifier
 from shared.bus import RabbitEventBus
 from shared.consumer import Handler, IdempotentConsumer, create_consumer_indexes
-from shared.events import EventType
+from shared.errors import DomainError
+from shared.events import EventEnvelope, EventType
 from shared.health import ReadinessCheck, health_router
 from shared.log import RequestIdMiddleware, configure_logging
 from shared.metrics import MetricsMiddleware, metrics_router
 from shared.mongo import Database, IndexSetup, Mongo
-from shared.outbox import Outbox, create_outbox_indexes
+from shared.outbox import Outbox, UnitOfWork, create_outbox_indexes
+from shared.problems import (
+    UnexpectedErrorMiddleware,
+    install_problem_schema,
+    problem,
+    validation_summary,
+)
+from shared.revocations import REVOCATION_EVENTS, Revocations, create_revocation_indexes
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -72,10 +80,16 @@ def create_service_app(
     create_indexes: IndexSetup,
     handlers: Mapping[EventType, Handler],
     key_lookup: KeyLookup | None = None,
+    track_revocations: bool = True,
     extra_lifespan: ExtraLifespan | None = None,
     **fastapi_options: Any,
 ) -> FastAPI:
+    """``track_revocations``: keep the revoked-token state in memory and refuse those tokens
+    (every process that verifies tokens, except user_service, which reads the account itself)."""
     configure_logging(settings.service_name, settings.log_level)
+    revocations = Revocations() if track_revocations else None
+    if revocations is not None:
+        handlers = merge_handlers(handlers, revocations.handlers())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +105,7 @@ def create_service_app(
         runtime = ServiceRuntime(settings, mongo, bus, outbox)
         runtime.readiness = {"mongodb": mongo.ping, "rabbitmq": _async_bool(bus.is_connected)}
         app.state.runtime = runtime
+        app.state.revocations = revocations
         app.state.token_verifier = TokenVerifier(
             key_lookup or JwksKeys(settings.jwks_url),
             issuer=settings.jwt_issuer,
@@ -98,6 +113,17 @@ def create_service_app(
         )
         await _retry_until_up("MongoDB", lambda: _setup_indexes(mongo.db, create_indexes))
         await _retry_until_up("RabbitMQ", bus.connect)
+        if revocations is not None:
+            # Listen first, then load: a revocation published in between is heard either way.
+            process_queue = (
+                f"{settings.queue_prefix}{settings.service_name}.broadcast.{uuid.uuid4().hex}"
+            )
+            await bus.broadcast(process_queue, REVOCATION_EVENTS, revocations.on_broadcast)
+            await _retry_until_up("MongoDB", lambda: revocations.load(mongo.db))
+            runtime.readiness["revocations"] = _async_bool(lambda: revocations.loaded)
+            runtime.background.append(
+                asyncio.create_task(revocations.keep_loading(mongo.db), name="revocations")
+            )
         if handlers:
             consumer = IdempotentConsumer(outbox, handlers)
             await bus.consume(settings.queue_name, consumer.handlers, consumer.on_message)
@@ -125,10 +151,13 @@ def create_service_app(
         lifespan=lifespan,
         **fastapi_options,
     )
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    install_problem_schema(app)
     app.include_router(health_router(lambda: app.state.runtime.readiness))
     app.include_router(metrics_router())
     for router in routers:
@@ -139,7 +168,29 @@ def create_service_app(
 async def _setup_indexes(db: Database, create_indexes: IndexSetup) -> None:
     await create_outbox_indexes(db)
     await create_consumer_indexes(db)
+    await create_revocation_indexes(db)
     await create_indexes(db)
+
+
+def merge_handlers(*tables: Mapping[EventType, Handler]) -> dict[EventType, Handler]:
+    """One handler per event type: where several tables handle a type, each runs in turn, in
+    the same unit of work (so their effects commit, or are retried, together)."""
+    merged: dict[EventType, list[Handler]] = {}
+    for table in tables:
+        for event_type, handler in table.items():
+            merged.setdefault(event_type, []).append(handler)
+    return {event_type: _in_turn(chain) for event_type, chain in merged.items()}
+
+
+def _in_turn(chain: list[Handler]) -> Handler:
+    if len(chain) == 1:
+        return chain[0]
+
+    async def run(event: EventEnvelope, uow: UnitOfWork) -> None:
+        for handler in chain:
+            await handler(event, uow)
+
+    return run
 
 
 async def _retry_until_up(what: str, attempt: Callable[[], Awaitable[Any]]) -> None:
@@ -168,23 +219,19 @@ def _async_bool(check: Callable[[], bool]) -> ReadinessCheck:
     return run
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's answer, except that echoed inputs such as NaN or Infinity (which JSON cannot
-    carry) are written as strings instead of failing the response with a 500."""
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in {204, 304}:
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem(exc.status, exc.detail, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "internal error"}, status_code=500)
+    errors = exc.errors()
+    return problem(422, validation_summary(errors), errors=errors)

@@ -24,7 +24,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def extra(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
         app.state.password_hasher = PasswordHasher(
-            settings.bcrypt_rounds, settings.bcrypt_concurrency
+            settings.bcrypt_rounds,
+            settings.bcrypt_concurrency,
+            queue_limit=settings.bcrypt_queue_limit,
+            queue_seconds=settings.bcrypt_queue_seconds,
         )
         yield
 
@@ -36,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         create_indexes=create_indexes,
         handlers=HANDLERS,
         key_lookup=signing_key.lookup,
+        # It issues the tokens and reads the account (with its token version) on every request.
+        track_revocations=False,
         extra_lifespan=extra,
     )
     app.state.signing_key = signing_key

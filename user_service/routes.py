@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -11,8 +12,10 @@ from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from shared.auth import CurrentUser, unauthorized
+from shared.errors import DomainError, RateLimitedError, UnavailableError
 from shared.events import UserDeleted, UserRegistered, UserTokensRevoked, UserUpdated
 from shared.mongo import Document
+from shared.ratelimit import RateLimiter, RateLimitUnavailableError, Window
 from shared.service import Runtime
 from user_service.keys import SigningKey
 from user_service.models import (
@@ -25,7 +28,8 @@ from user_service.models import (
     TokenPair,
     UserOut,
 )
-from user_service.passwords import PasswordHasher
+from user_service.passwords import PasswordHasher, StillWanted
+from user_service.settings import Settings
 from user_service.storage import RefreshState, UserStore, new_user_document
 from user_service.tokens import TokenIssuer
 
@@ -46,9 +50,59 @@ def get_issuer(request: Request) -> TokenIssuer:
     return issuer
 
 
+def get_still_wanted(request: Request) -> StillWanted:
+    async def still_wanted() -> bool:
+        return not await request.is_disconnected()
+
+    return still_wanted
+
+
+class LoginThrottle:
+    """Login attempts per account in a fixed window, counted atomically *before* the password
+    is checked, so parallel guesses cannot overrun the limit. The counter holds attempts in
+    progress plus failures: a successful login takes its attempt back, a failed one stays."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        assert isinstance(settings, Settings)
+        self._settings = settings
+        self._limiter = RateLimiter(runtime.db)
+
+    async def attempt(self, email: str) -> LoginAttempt:
+        limit = self._settings.login_failure_limit
+        try:
+            counter, window = await self._limiter.hit_document(
+                f"login:{email}", self._settings.login_failure_window_seconds
+            )
+        except RateLimitUnavailableError:
+            raise UnavailableError("login is briefly unavailable; retry shortly") from None
+        if counter.get("failures", 0) >= limit:
+            raise RateLimitedError(
+                "too many failed logins for this account", retry_after=window.retry_after
+            )
+        if counter["count"] > limit:
+            await self._limiter.add(window, "count", -1)  # refused unchecked: not a failure
+            raise RateLimitedError("too many logins for this account at once", retry_after="1")
+        return LoginAttempt(self._limiter, window)
+
+
+@dataclass
+class LoginAttempt:
+    limiter: RateLimiter
+    window: Window
+
+    async def failed(self) -> None:
+        await self.limiter.add(self.window, "failures", 1)
+
+    async def withdraw(self) -> None:
+        await self.limiter.add(self.window, "count", -1)
+
+
 Store = Annotated[UserStore, Depends(get_store)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Issuer = Annotated[TokenIssuer, Depends(get_issuer)]
+StillWantedCheck = Annotated[StillWanted, Depends(get_still_wanted)]
+Throttle = Annotated[LoginThrottle, Depends()]
 
 
 async def current_account(principal: CurrentUser, store: Store) -> Document:
@@ -87,9 +141,13 @@ def profile_of(user: Document) -> dict[str, Any]:
     responses={409: {"description": "An account with this email exists"}},
 )
 async def register(
-    body: RegisterRequest, runtime: Runtime, hasher: Hasher, response: Response
+    body: RegisterRequest,
+    runtime: Runtime,
+    hasher: Hasher,
+    still_wanted: StillWantedCheck,
+    response: Response,
 ) -> UserOut:
-    password_hash = await hasher.hash(body.password)
+    password_hash = await hasher.hash(body.password, still_wanted)
     user = new_user_document(body.email, password_hash, body.name, body.currency, body.timezone)
     try:
         async with runtime.outbox.unit_of_work() as uow:
@@ -103,19 +161,37 @@ async def register(
     return user_out(user)
 
 
-async def _login(
-    email: str, password: str, store: UserStore, hasher: PasswordHasher, issuer: TokenIssuer
-) -> TokenPair:
-    user = await store.by_email(email)
-    if not await hasher.verify(password, user["password_hash"] if user else None):
-        raise unauthorized(WRONG_CREDENTIALS)
-    assert user is not None
-    return await issuer.start_session(store, user)
+@dataclass
+class LoginDependencies:
+    store: Store
+    hasher: Hasher
+    issuer: Issuer
+    throttle: Throttle
+    still_wanted: StillWantedCheck
+
+    async def login(self, email: str, password: str) -> TokenPair:
+        attempt = await self.throttle.attempt(email)
+        user = await self.store.by_email(email)
+        stored = user["password_hash"] if user else None
+        try:
+            matches = await self.hasher.verify(password, stored, self.still_wanted)
+        except DomainError:
+            await attempt.withdraw()  # unchecked (busy, or the client left): not a failure
+            raise
+        if not matches:
+            await attempt.failed()
+            raise unauthorized(WRONG_CREDENTIALS)
+        assert user is not None
+        await attempt.withdraw()
+        return await self.issuer.start_session(self.store, user)
+
+
+Login = Annotated[LoginDependencies, Depends()]
 
 
 @auth.post("/login", response_model=TokenPair)
-async def login(body: LoginRequest, store: Store, hasher: Hasher, issuer: Issuer) -> TokenPair:
-    return await _login(body.email, body.password, store, hasher, issuer)
+async def login(body: LoginRequest, logins: Login) -> TokenPair:
+    return await logins.login(body.email, body.password)
 
 
 @auth.post(
@@ -123,17 +199,12 @@ async def login(body: LoginRequest, store: Store, hasher: Hasher, issuer: Issuer
     response_model=TokenPair,
     summary="Log in with an OAuth2 password form (what Swagger's Authorize sends)",
 )
-async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    store: Store,
-    hasher: Hasher,
-    issuer: Issuer,
-) -> TokenPair:
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], logins: Login) -> TokenPair:
     try:
         credentials = LoginRequest(email=form.username, password=form.password)
     except ValidationError:
         raise unauthorized(WRONG_CREDENTIALS) from None
-    return await _login(credentials.email, credentials.password, store, hasher, issuer)
+    return await logins.login(credentials.email, credentials.password)
 
 
 @auth.post(
@@ -234,10 +305,11 @@ async def change_password(
     hasher: Hasher,
     issuer: Issuer,
     runtime: Runtime,
+    still_wanted: StillWantedCheck,
 ) -> TokenPair:
-    if not await hasher.verify(body.current_password, account["password_hash"]):
+    if not await hasher.verify(body.current_password, account["password_hash"], still_wanted):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "current password is incorrect")
-    password_hash = await hasher.hash(body.new_password)
+    password_hash = await hasher.hash(body.new_password, still_wanted)
     async with runtime.outbox.unit_of_work() as uow:
         user = await store.update(
             account["_id"], {"password_hash": password_hash}, uow.session, bump_token_version=True

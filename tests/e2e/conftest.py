@@ -41,7 +41,13 @@ async def e2e(
         # Without Docker the launcher starts its own SecantusDB, as `make run` does.
         mongodb_url=mongo_url if USE_DOCKER else None,
         amqp_url=amqp_url,
-        env={"EVENTS_EXCHANGE": names.exchange, "QUEUE_PREFIX": names.queue_prefix},
+        env={
+            "EVENTS_EXCHANGE": names.exchange,
+            "QUEUE_PREFIX": names.queue_prefix,
+            # Short, so that the slow-client tests take seconds (defaults: 10 and 15).
+            "HTTP_HEADER_TIMEOUT": "2",
+            "HTTP_BODY_IDLE_TIMEOUT": "2",
+        },
         service_env={
             "notification_service": {
                 "SMTP_HOST": "127.0.0.1",

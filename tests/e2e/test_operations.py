@@ -17,6 +17,7 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     assert set(ready.json()["checks"]) == {
         "mongodb",
         "rabbitmq",
+        "revocations",
         "user_service",
         "expense_service",
         "budget_service",

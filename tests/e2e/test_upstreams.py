@@ -101,12 +101,10 @@ async def troubled_gateway(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
-            "gateway.app:create_app",
+            "shared.server",
+            "gateway",
             "--port",
             str(port),
-            "--no-access-log",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -137,7 +135,13 @@ async def test_down_is_503_and_slow_is_504_as_json(
     async with httpx.AsyncClient(base_url=troubled_gateway, timeout=10) as gateway:
         down = await gateway.get("/api/expenses", headers=account.headers)
         assert down.status_code == 503
-        assert down.json() == {"detail": "expense_service is unavailable"}
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.json() == {
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": "expense_service is unavailable",
+        }
 
         slow = await gateway.get("/api/budgets", headers=account.headers)
         assert slow.status_code == 504
@@ -155,10 +159,17 @@ async def test_down_is_503_and_slow_is_504_as_json(
         assert checks["user_service"] is True
 
 
-async def test_unknown_api_path_is_a_json_404(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/nothing-here")
+async def test_unknown_api_paths_follow_one_rule(client: httpx.AsyncClient) -> None:
+    """Without a token every non-public /api path is 401, known or not (a stranger learns
+    nothing of the API's shape); with one, an unknown path is a 404 problem."""
+    for path in ("/api/nothing-here", "/api/expenses/anything/unknown", "/api/budgetsx"):
+        assert (await client.get(path)).status_code == 401, path
+    account = await register_and_login(client)
+    response = await client.get("/api/nothing-here", headers=account.headers)
     assert response.status_code == 404
-    assert response.json() == {"detail": "no API route /api/nothing-here"}
+    assert response.json()["detail"] == "no API route /api/nothing-here"
+    unknown_under_prefix = await client.get("/api/expenses/a/b/c", headers=account.headers)
+    assert unknown_under_prefix.status_code == 404
 
 
 async def test_responses_stream_and_upstream_closes_when_client_leaves(

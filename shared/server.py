@@ -1,0 +1,205 @@
+"""How every service process is run: uvicorn with limits on what a client may send, and how slowly.
+
+    python -m shared.server gateway --host 127.0.0.1 --port 8000
+
+Plain uvicorn (httptools) accepts a request head of any size and waits forever for a client that
+sends half a head or half a body, so a few hundred slow connections hold a process's sockets and
+memory. The protocol below refuses, with a problem response and a closed connection:
+
+- a request line longer than ``HTTP_MAX_URL_BYTES``: 414;
+- more than ``HTTP_MAX_HEADERS`` header fields or more than ``HTTP_MAX_HEADER_BYTES`` of them: 431;
+- a head not complete ``HTTP_HEADER_TIMEOUT`` seconds after its first byte (or after connecting):
+  408;
+- a body that pauses longer than ``HTTP_BODY_IDLE_TIMEOUT`` or is not complete within
+  ``HTTP_BODY_TIMEOUT``: 408 (or, if the answer has begun, the connection is closed).
+
+Idle keep-alive connections close after ``HTTP_KEEPALIVE_TIMEOUT``; beyond
+``HTTP_MAX_CONNECTIONS`` open connections, new requests get 503. Every service runs this way, not
+only the gateway: a service reached directly is no easier to tie up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import uvicorn
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class HttpLimits(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HTTP_", extra="ignore", frozen=True)
+
+    max_url_bytes: int = Field(default=8 * 1024, ge=256)
+    max_headers: int = Field(default=100, ge=8)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_idle_timeout: float = Field(default=15.0, gt=0)
+    body_timeout: float = Field(default=120.0, gt=0)
+    keepalive_timeout: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=4096, ge=1)
+
+
+class _RefusedError(Exception):
+    """Raised from a parser callback to stop parsing a request that breaks a limit."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    limits: ClassVar[HttpLimits] = HttpLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._timer: asyncio.TimerHandle | None = None
+        self._refusal: tuple[int, str] | None = None
+        self._url_bytes = 0
+        self._header_count = 0
+        self._header_bytes = 0
+        self._body_deadline = 0.0
+
+    # -- limits on the head -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.limits.header_timeout, "the request head did not arrive in time")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._refusal = None
+        self._url_bytes = self._header_count = self._header_bytes = 0
+        if self._timer is None:
+            self._arm(self.limits.header_timeout, "the request head did not arrive in time")
+
+    def on_url(self, url: bytes) -> None:
+        self._url_bytes += len(url)
+        if self._url_bytes > self.limits.max_url_bytes:
+            self._refuse(
+                414, f"the request target is longer than {self.limits.max_url_bytes} bytes"
+            )
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_count > self.limits.max_headers:
+            self._refuse(431, f"more than {self.limits.max_headers} header fields")
+        if self._header_bytes > self.limits.max_header_bytes:
+            self._refuse(431, f"header fields larger than {self.limits.max_header_bytes} bytes")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+        if self._expects_body():
+            self._body_deadline = self.loop.time() + self.limits.body_timeout
+            self._arm_body()
+
+    # -- limits on the body -----------------------------------------------------------------
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        if self._timer is not None:
+            self._arm_body()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _expects_body(self) -> bool:
+        for name, value in self.headers:
+            if name == b"transfer-encoding":
+                return True
+            if name == b"content-length":
+                return value.strip() not in {b"", b"0"}
+        return False
+
+    def _arm_body(self) -> None:
+        remaining = self._body_deadline - self.loop.time()
+        self._arm(
+            max(0.0, min(self.limits.body_idle_timeout, remaining)),
+            "the request body did not arrive in time",
+        )
+
+    # -- refusing -----------------------------------------------------------------------------
+
+    def _refuse(self, status: int, detail: str) -> None:
+        self._refusal = (status, detail)
+        raise _RefusedError(detail)
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers every parser error with this; ours carry their own status.
+        if self._refusal is None:
+            super().send_400_response(msg)
+            return
+        self._send_problem(*self._refusal)
+
+    def _arm(self, delay: float, detail: str) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(delay, self._timed_out, detail)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self, detail: str) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or not self.cycle.response_started:
+            self._send_problem(408, detail)
+        else:
+            self.transport.close()
+
+    def _send_problem(self, status: int, detail: str) -> None:
+        phrase = HTTPStatus(status).phrase
+        body = json.dumps(
+            {"type": "about:blank", "title": phrase, "status": status, "detail": detail}
+        ).encode()
+        head = (
+            f"HTTP/1.1 {status} {phrase}\r\n"
+            "content-type: application/problem+json\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        ).encode()
+        self.transport.write(head + body)
+        self.transport.close()
+
+
+def protocol_with(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
+    return type("GuardedHttp", (GuardedHttpToolsProtocol,), {"limits": limits})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run one service of the Expense Tracker.")
+    parser.add_argument("service", help="gateway, user_service, expense_service, ...")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    limits = HttpLimits()
+    config = uvicorn.Config(
+        f"{args.service}.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        http=protocol_with(limits),
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_keep_alive=int(limits.keepalive_timeout),
+        timeout_graceful_shutdown=5,
+        limit_concurrency=limits.max_connections,
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()
