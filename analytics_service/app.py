@@ -20,4 +20,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[router],
         create_indexes=create_indexes,
         handlers=HANDLERS,
+        emits_events=False,
     )

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[router],
         create_indexes=create_indexes,
         handlers=HANDLERS,
+        emits_events=False,
         extra_lifespan=extra,
         openapi_url=None,
         docs_url=None,

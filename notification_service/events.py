@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from notification_service.mailer import EmailRelay
 from notification_service.storage import (
     add_notification,
     preferences_of,
@@ -21,7 +22,7 @@ DIRECTORY = user_directory_handlers(purge_user)
 
 
 async def on_threshold_reached(
-    event: EventEnvelope, uow: UnitOfWork, *, email_enabled: bool
+    event: EventEnvelope, uow: UnitOfWork, *, mailer: EmailRelay | None
 ) -> None:
     alert = event.payload()
     assert isinstance(alert, BudgetThresholdReached)
@@ -33,12 +34,14 @@ async def on_threshold_reached(
         await add_notification(
             uow, user_id, "budget.threshold_reached", title, body, alert.model_dump(mode="json")
         )
-    if preferences.email and email_enabled:
+    if preferences.email and mailer is not None:
         profile = await user_profile(uow.db, user_id)
         if profile is None:
             raise LookupError(f"profile of {user_id} not known yet")  # retried shortly
         subject, text, markup = alert_email(title, body)
-        await queue_email(uow, user_id, profile["email"], subject, text, markup, event.id)
+        await queue_email(
+            uow, user_id, profile["email"], subject, text, markup, event.id, queued=mailer.wake
+        )
 
 
 async def on_registered(event: EventEnvelope, uow: UnitOfWork) -> None:
@@ -49,11 +52,11 @@ async def on_registered(event: EventEnvelope, uow: UnitOfWork) -> None:
     await add_notification(uow, user.user_id, "welcome", title, body, {})
 
 
-def build_handlers(email_enabled: bool) -> Mapping[EventType, Handler]:
-    """``email_enabled``: whether SMTP is configured at all."""
+def build_handlers(mailer: EmailRelay | None) -> Mapping[EventType, Handler]:
+    """``mailer``: None when SMTP is not configured at all."""
 
     async def threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
-        await on_threshold_reached(event, uow, email_enabled=email_enabled)
+        await on_threshold_reached(event, uow, mailer=mailer)
 
     return {
         **DIRECTORY,

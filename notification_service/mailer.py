@@ -8,6 +8,7 @@ send is claimed with a lease first, so two notification_service processes do not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -21,29 +22,45 @@ from shared.mongo import Database, Document
 log = logging.getLogger(__name__)
 
 SEND_LEASE = timedelta(seconds=60)
-# Emails are queued inside other transactions, so the relay cannot be woken at their commit;
-# an indexed look twice a second keeps the delay well under the alert's 2-second promise.
-POLL_SECONDS = 0.5
+# Emails queued by this process wake the relay at their commit; the sweep finds retries that
+# fall due and emails another process queued and could not send (it died).
+SWEEP_SECONDS = 30.0
 
 
 class EmailRelay:
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self._db = db
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._wake = asyncio.Event()
 
-    async def run(self) -> None:
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, db: Database) -> None:
         while True:
+            self._wake.clear()
             try:
-                while await self.send_next():
+                while await self.send_next(db):
                     pass
+                wait = await self._seconds_to_next_due(db)
             except Exception:
                 log.exception("email relay failed; retrying")
-            await asyncio.sleep(POLL_SECONDS)
+                wait = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def send_next(self) -> bool:
+    async def _seconds_to_next_due(self, db: Database) -> float:
+        due = await db.emails.find_one(
+            {"state": "pending"}, {"available_at": 1}, sort=[("available_at", ASCENDING)]
+        )
+        if due is None:
+            return SWEEP_SECONDS
+        seconds: float = (due["available_at"] - datetime.now(UTC)).total_seconds()
+        return min(SWEEP_SECONDS, max(0.0, seconds))
+
+    async def send_next(self, db: Database) -> bool:
         """Claims and sends one due email; returns whether there was one."""
         now = datetime.now(UTC)
-        email = await self._db.emails.find_one_and_update(
+        email = await db.emails.find_one_and_update(
             {"state": "pending", "available_at": {"$lte": now}},
             {"$set": {"available_at": now + SEND_LEASE}, "$inc": {"attempts": 1}},
             sort=[("available_at", ASCENDING)],
@@ -66,7 +83,7 @@ class EmailRelay:
                 delay,
                 exc,
             )
-            await self._db.emails.update_one(
+            await db.emails.update_one(
                 {"_id": email["_id"]},
                 {
                     "$set": {
@@ -76,7 +93,7 @@ class EmailRelay:
                 },
             )
             return True
-        await self._db.emails.update_one(
+        await db.emails.update_one(
             {"_id": email["_id"]},
             {"$set": {"state": "sent", "sent_at": datetime.now(UTC)}, "$unset": {"last_error": ""}},
         )

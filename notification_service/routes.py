@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from notification_service.live import LiveStreams
 from notification_service.models import (
     NotificationOut,
     NotificationPage,
@@ -107,24 +107,30 @@ async def stream(
         newest = await notifications.find_one({"user_id": user.user_id}, sort=[("seq", -1)])
         after = newest["seq"] if newest else 0
 
+    live: LiveStreams = request.app.state.live_streams
+
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal after
-        while True:
-            cursor = (
-                notifications.find({"user_id": user.user_id, "seq": {"$gt": after}})
-                .sort("seq", 1)
-                .limit(100)
-            )
-            async for doc in cursor:
-                after = doc["seq"]
-                yield ServerSentEvent(
-                    data=notification_out(doc).model_dump_json(),
-                    event="notification",
-                    id=str(doc["seq"]),
+        with live.watch(user.user_id) as woken:
+            while True:
+                woken.clear()  # before reading: a wake during the read is not lost
+                cursor = (
+                    notifications.find({"user_id": user.user_id, "seq": {"$gt": after}})
+                    .sort("seq", 1)
+                    .limit(100)
                 )
-            # Polling the feed (a few cheap indexed reads a second) also sees notifications
-            # written by another notification_service process.
-            await asyncio.sleep(settings.sse_poll_seconds)
+                read = 0
+                async for doc in cursor:
+                    read += 1
+                    after = doc["seq"]
+                    yield ServerSentEvent(
+                        data=notification_out(doc).model_dump_json(),
+                        event="notification",
+                        id=str(doc["seq"]),
+                    )
+                if read < 100:
+                    # Pushed, not polled: notification.created wakes us (notification_service.live).
+                    await woken.wait()
 
     return EventSourceResponse(
         events(),

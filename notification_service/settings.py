@@ -24,7 +24,6 @@ class Settings(ServiceSettings):
     email_retry_max_seconds: float = Field(default=600.0, gt=0)
 
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
-    sse_poll_seconds: float = Field(default=0.25, gt=0)
 
     def insecure_settings(self) -> list[str]:
         problems = super().insecure_settings()

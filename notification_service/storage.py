@@ -4,11 +4,13 @@ per-user sequence numbers (the SSE event ids) and the user profiles (shared.user
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from notification_service.models import NotificationOut, Preferences
+from shared.events import NotificationCreated
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import UnitOfWork
 
@@ -71,13 +73,28 @@ async def add_notification(
         "read_at": None,
     }
     await uow.db.notifications.insert_one(doc, session=uow.session)
+    # Open live streams (in any notification_service process) learn of it from this event.
+    await uow.emit(
+        NotificationCreated(notification_id=doc["_id"], seq=doc["seq"], kind=kind),
+        user_id=user_id,
+    )
     return doc
 
 
 async def queue_email(
-    uow: UnitOfWork, user_id: str, to: str, subject: str, text: str, markup: str, source_event: str
+    uow: UnitOfWork,
+    user_id: str,
+    to: str,
+    subject: str,
+    text: str,
+    markup: str,
+    source_event: str,
+    *,
+    queued: Callable[[], None],
 ) -> None:
-    """An email to send, in the same transaction as what caused it (mailer.EmailRelay sends)."""
+    """An email to send, in the same transaction as what caused it. ``queued`` runs after the
+    commit (the mailer's wake-up: mailer.EmailRelay sends it at once)."""
+    uow.after_commit(queued)
     now = utcnow()
     await uow.db.emails.insert_one(
         {

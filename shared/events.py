@@ -31,6 +31,9 @@ class EventType(StrEnum):
     BUDGET_UPSERTED = "budget.upserted"
     BUDGET_DELETED = "budget.deleted"
     BUDGET_THRESHOLD_REACHED = "budget.threshold_reached"
+    # producer notification_service; consumer: every notification_service process (a broadcast
+    # queue each), which pushes it to the live streams it holds for that user.
+    NOTIFICATION_CREATED = "notification.created"
 
     @property
     def routing_key(self) -> str:
@@ -133,6 +136,14 @@ class BudgetThresholdReached(Payload):
     currency: str
 
 
+class NotificationCreated(Payload):
+    """A notification entered the user's feed at ``seq`` (the live stream's event id)."""
+
+    notification_id: str
+    seq: int
+    kind: str
+
+
 PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
     EventType.USER_REGISTERED: UserRegistered,
     EventType.USER_UPDATED: UserUpdated,
@@ -144,6 +155,7 @@ PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
     EventType.BUDGET_UPSERTED: BudgetUpserted,
     EventType.BUDGET_DELETED: BudgetDeleted,
     EventType.BUDGET_THRESHOLD_REACHED: BudgetThresholdReached,
+    EventType.NOTIFICATION_CREATED: NotificationCreated,
 }
 
 

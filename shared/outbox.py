@@ -61,33 +61,39 @@ class UnitOfWork:
     db: Database
     producer: str
     emitted: list[EventEnvelope] = field(default_factory=list)
+    committed: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Runs ``callback`` once the transaction has committed (e.g. to wake a worker that
+        should now see what it wrote); not at all if it aborts."""
+        self.committed.append(callback)
 
     async def emit(self, payload: Payload, *, user_id: str | None) -> EventEnvelope:
         envelope = EventEnvelope.of(payload, producer=self.producer, user_id=user_id)
         self.emitted.append(envelope)
         return envelope
 
-    async def flush(self) -> None:
+    async def flush(self) -> list[Document]:
+        """Writes the emitted events as pending outbox entries; returns those entries."""
         if not self.emitted:
-            return
+            return []
         now = datetime.now(UTC)
         request_id = request_id_var.get()
-        await self.db.outbox.insert_many(
-            [
-                {
-                    "_id": envelope.id,
-                    "envelope": envelope.model_dump(mode="json"),
-                    "state": OutboxState.PENDING.value,
-                    "attempts": 0,
-                    "request_id": request_id,
-                    "created_at": now,
-                    "available_at": now,
-                }
-                for envelope in self.emitted
-            ],
-            ordered=True,
-            session=self.session,
-        )
+        entries = [
+            {
+                "_id": envelope.id,
+                "envelope": envelope.model_dump(mode="json"),
+                "state": OutboxState.PENDING.value,
+                "attempts": 0,
+                "request_id": request_id,
+                "created_at": now,
+                "available_at": now,
+            }
+            for envelope in self.emitted
+        ]
+        # insert_many adds nothing to the dicts here: every entry already has its _id.
+        await self.db.outbox.insert_many(entries, ordered=True, session=self.session)
+        return entries
 
 
 async def create_outbox_indexes(db: Database) -> None:
@@ -97,6 +103,14 @@ async def create_outbox_indexes(db: Database) -> None:
 
 
 class Outbox:
+    """The outbox of one process, and its relay.
+
+    The relay publishes what this process just committed straight from memory (two writes per
+    batch: claim, mark sent) the moment the commit wakes it, and otherwise sleeps. A slow safety
+    sweep, at start and every ``sweep_interval`` seconds (sooner when a failed publish is due for
+    its retry), finds entries this process could not publish and those a crashed process left.
+    """
+
     def __init__(
         self,
         mongo: Mongo,
@@ -104,24 +118,29 @@ class Outbox:
         *,
         producer: str,
         batch_size: int = 100,
-        poll_interval: float = 1.0,
+        sweep_interval: float = 30.0,
     ) -> None:
         self._mongo = mongo
         self._bus = bus
         self._producer = producer
         self._batch_size = batch_size
-        self._poll_interval = poll_interval
+        self._sweep_interval = sweep_interval
         self._wake = asyncio.Event()
+        self._fresh: list[Document] = []  # committed here, not yet claimed
+        self._next_sweep = 0.0
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         async with self._mongo.transaction() as session:
             uow = UnitOfWork(session=session, db=self._mongo.db, producer=self._producer)
             yield uow
-            await uow.flush()
+            entries = await uow.flush()
         # Only after the commit: woken earlier, the relay could not see the entries yet.
-        if uow.emitted:
+        if entries:
+            self._fresh.extend(entries)
             self._wake.set()
+        for callback in uow.committed:
+            callback()
 
     async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 8) -> T:
         """``work`` in a unit of work, retried when Mongo says the transaction may be retried
@@ -138,29 +157,55 @@ class Outbox:
         raise AssertionError("unreachable")
 
     async def run_relay(self) -> None:
-        """Publishes pending entries until cancelled; woken at once by every commit with events."""
+        """Publishes until cancelled: fresh entries when a commit wakes it, a sweep now and then."""
+        loop = asyncio.get_running_loop()
         failures = 0
         while True:
             try:
-                published = await self.relay_batch()
+                if self._fresh:
+                    batch, self._fresh = (
+                        self._fresh[: self._batch_size],
+                        self._fresh[self._batch_size :],
+                    )
+                    await self._relay_fresh(batch)
+                    continue
+                if loop.time() >= self._next_sweep:
+                    self._next_sweep = loop.time() + self._sweep_interval
+                    if await self.relay_batch() >= self._batch_size:
+                        self._next_sweep = 0.0  # more left: sweep again at once
+                        continue
                 failures = 0
             except Exception:
                 failures += 1
                 log.exception("outbox relay failed; retrying")
-                published = 0
-                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
-            if published >= self._batch_size:
-                continue
+                self._next_sweep = loop.time() + min(30.0, 0.5 * 2**failures)
             self._wake.clear()
+            if self._fresh:
+                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=max(0.0, self._next_sweep - loop.time())
+                )
+
+    async def _relay_fresh(self, entries: list[Document]) -> int:
+        """Claims entries by id (they are ours, just committed), publishes them from memory and
+        marks them sent. An entry a sweep elsewhere claimed first is left to that relay."""
+        outbox = self._mongo.db.outbox
+        token = uuid.uuid4().hex
+        claimed = await outbox.update_many(
+            {"_id": {"$in": [entry["_id"] for entry in entries]}, "state": OutboxState.PENDING},
+            self._claim(token, datetime.now(UTC)),
+        )
+        if claimed.modified_count < len(entries):
+            mine = {doc["_id"] async for doc in outbox.find({"claim": token}, {"_id": 1})}
+            entries = [entry for entry in entries if entry["_id"] in mine]
+        return await self._publish_claimed(token, [{**e, "attempts": 1} for e in entries])
 
     async def relay_batch(self) -> int:
-        """Claims up to one batch, publishes it (confirms awaited together), marks it sent.
-
-        Returns how many were published. The claim is an update conditioned on the entry still
-        being claimable, tagged with a token, so two relays never take the same entry.
-        """
+        """The sweep: claims up to one batch of whatever is due, publishes it (confirms awaited
+        together), marks it sent. Returns how many were published. The claim is an update
+        conditioned on the entry still being claimable, tagged with a token, so two relays
+        never take the same entry."""
         outbox = self._mongo.db.outbox
         now = datetime.now(UTC)
         claimable = {
@@ -176,22 +221,26 @@ class Outbox:
         if not candidates:
             return 0
         token = uuid.uuid4().hex
-        await outbox.update_many(
-            {"_id": {"$in": candidates}, **claimable},
-            {
-                "$set": {
-                    "state": OutboxState.IN_FLIGHT.value,
-                    "claim": token,
-                    "available_at": now + CLAIM_LEASE,
-                },
-                "$inc": {"attempts": 1},
-            },
-        )
+        await outbox.update_many({"_id": {"$in": candidates}, **claimable}, self._claim(token, now))
         entries = [doc async for doc in outbox.find({"claim": token}).sort("created_at", ASCENDING)]
+        return await self._publish_claimed(token, entries)
+
+    @staticmethod
+    def _claim(token: str, now: datetime) -> Document:
+        return {
+            "$set": {
+                "state": OutboxState.IN_FLIGHT.value,
+                "claim": token,
+                "available_at": now + CLAIM_LEASE,
+            },
+            "$inc": {"attempts": 1},
+        }
+
+    async def _publish_claimed(self, token: str, entries: list[Document]) -> int:
         results = await asyncio.gather(*(self._publish(entry) for entry in entries))
         sent = [entry["_id"] for entry, ok in zip(entries, results, strict=True) if ok]
         if sent:
-            await outbox.update_many(
+            await self._mongo.db.outbox.update_many(
                 {"_id": {"$in": sent}, "claim": token},
                 {
                     "$set": {"state": OutboxState.SENT.value, "sent_at": datetime.now(UTC)},
@@ -215,13 +264,16 @@ class Outbox:
                 retry_in,
                 exc,
             )
+            retry_at = datetime.now(UTC) + timedelta(seconds=retry_in)
+            loop = asyncio.get_running_loop()
+            self._next_sweep = min(self._next_sweep, loop.time() + retry_in)
             await self._mongo.db.outbox.update_one(
                 {"_id": entry["_id"]},
                 {
                     "$set": {
                         "state": OutboxState.PENDING.value,
                         "last_error": repr(exc),
-                        "available_at": datetime.now(UTC) + timedelta(seconds=retry_in),
+                        "available_at": retry_at,
                     },
                     "$unset": {"claim": ""},
                 },

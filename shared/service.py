@@ -81,11 +81,13 @@ def create_service_app(
     handlers: Mapping[EventType, Handler],
     key_lookup: KeyLookup | None = None,
     track_revocations: bool = True,
+    emits_events: bool = True,
     extra_lifespan: ExtraLifespan | None = None,
     **fastapi_options: Any,
 ) -> FastAPI:
     """``track_revocations``: keep the revoked-token state in memory and refuse those tokens
-    (every process that verifies tokens, except user_service, which reads the account itself)."""
+    (every process that verifies tokens, except user_service, which reads the account itself).
+    ``emits_events``: run the outbox relay; a service that never emits never reads an outbox."""
     configure_logging(settings.service_name, settings.log_level)
     revocations = Revocations() if track_revocations else None
     if revocations is not None:
@@ -127,7 +129,7 @@ def create_service_app(
         if handlers:
             consumer = IdempotentConsumer(outbox, handlers)
             await bus.consume(settings.queue_name, consumer.handlers, consumer.on_message)
-        if settings.outbox_relay_enabled:
+        if emits_events and settings.outbox_relay_enabled:
             runtime.background.append(asyncio.create_task(outbox.run_relay(), name="outbox"))
         log.info("%s started", settings.service_name)
         try:

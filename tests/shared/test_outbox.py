@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from shared.events import UserDeleted
-from shared.outbox import OutboxState
+from shared.outbox import OutboxState, UnitOfWork
 from tests.shared.conftest import Parts
 from tests.support import event_tap, eventually
 
@@ -69,11 +69,34 @@ async def test_relay_wakes_on_commit(parts: Parts) -> None:
     async with event_tap(parts.amqp_url, parts.names.exchange, "user.deleted") as tap:
         relay = asyncio.create_task(parts.outbox.run_relay())
         try:
-            await asyncio.sleep(0.2)  # the relay is now idle, waiting
+            async with parts.outbox.unit_of_work() as uow:
+                await uow.emit(UserDeleted(user_id="u1"), user_id="u1")
+            assert await eventually(lambda: asyncio.sleep(0, len(tap.messages) == 1))
+            # The relay has run (its start-up sweep included) and sleeps until the next sweep,
+            # 30 s away: an event delivered well within that was woken for, not swept up.
             async with parts.outbox.unit_of_work() as uow:
                 await uow.emit(UserDeleted(user_id="u2"), user_id="u2")
-            # Well under the 1 s poll interval: it was woken, not polled.
-            delivered = await eventually(lambda: asyncio.sleep(0, tap.messages), timeout=0.5)
+            delivered = await eventually(
+                lambda: asyncio.sleep(0, len(tap.messages) == 2), timeout=0.5
+            )
             assert delivered
         finally:
             relay.cancel()
+    assert [body["data"]["user_id"] for body in tap.bodies()] == ["u1", "u2"]
+    sent = await parts.mongo.db.outbox.count_documents({"state": OutboxState.SENT})
+    assert sent == 2
+
+
+async def test_an_entry_left_by_a_crashed_process_is_swept_up(parts: Parts) -> None:
+    """Committed but never claimed in memory (its process died): the start-up sweep sends it."""
+    async with event_tap(parts.amqp_url, parts.names.exchange, "user.deleted") as tap:
+        async with parts.mongo.transaction() as session:
+            uow = UnitOfWork(session=session, db=parts.mongo.db, producer="crashed")
+            await uow.emit(UserDeleted(user_id="u3"), user_id="u3")
+            await uow.flush()
+        relay = asyncio.create_task(parts.outbox.run_relay())
+        try:
+            assert await eventually(lambda: asyncio.sleep(0, len(tap.messages) == 1))
+        finally:
+            relay.cancel()
+    assert tap.bodies()[0]["data"] == {"user_id": "u3"}
