@@ -219,10 +219,24 @@ class Proxy:
             UPSTREAM_SECONDS.labels(service, str(upstream.status_code)).observe(
                 time.perf_counter() - started
             )
-            response = StreamingResponse(_relay(upstream), status_code=upstream.status_code)
-            response.raw_headers = [
+            relayed = [
                 (k, v) for k, v in upstream.headers.raw if k.decode().lower() not in NOT_RELAYED
             ]
+            length = upstream.headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) <= SMALL_BODY_BYTES:
+                # Most answers are a few hundred bytes: read and send them whole, without the
+                # cost of a streaming response; CSV exports and live streams still stream.
+                try:
+                    body = await upstream.aread()
+                except httpx.TransportError as exc:
+                    log.warning("%s failed mid-answer: %r", service, exc)
+                    return problem(502, f"{service} failed to answer: {type(exc).__name__}")
+                finally:
+                    await upstream.aclose()
+                response: Response = Response(body, status_code=upstream.status_code)
+            else:
+                response = StreamingResponse(_relay(upstream), status_code=upstream.status_code)
+            response.raw_headers = relayed
             return response
         UPSTREAM_SECONDS.labels(service, "503").observe(time.perf_counter() - started)
         return problem(503, f"{service} is unavailable")
