@@ -11,14 +11,22 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from devstack.stack import DEFAULT_AMQP_URL, Stack, StackError
+from devstack.stack import Stack, StackError
+from shared.settings import DEFAULT_AMQP_URL
 
-PID_FILE = Path(".data/stack.pid")
+
+def data_dir() -> Path:
+    return Path(os.environ.get("DATA_DIR", ".data"))
+
+
+def pid_file() -> Path:
+    """Where `make up` keeps the supervisor's pid: inside DATA_DIR, like everything else."""
+    return data_dir() / "stack.pid"
 
 
 def stack_from_environment() -> Stack:
     return Stack(
-        data_dir=Path(os.environ.get("DATA_DIR", ".data")),
+        data_dir=data_dir(),
         gateway_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
         mongodb_url=os.environ.get("MONGODB_URL") or None,
         amqp_url=os.environ.get("AMQP_URL", DEFAULT_AMQP_URL),
@@ -65,12 +73,13 @@ def run(quiet: bool) -> int:
 
 
 def up() -> int:
-    if PID_FILE.exists() and _alive(int(PID_FILE.read_text())):
-        print(f"already running (pid {PID_FILE.read_text().strip()}); 'make down' stops it")
+    pid_path = pid_file()
+    if pid_path.exists() and _alive(int(pid_path.read_text())):
+        print(f"already running (pid {pid_path.read_text().strip()}); 'make down' stops it")
         return 0
-    PID_FILE.parent.mkdir(parents=True, exist_ok=True)
-    (PID_FILE.parent / "logs").mkdir(exist_ok=True)
-    with (PID_FILE.parent / "logs" / "stack.log").open("ab") as log:
+    pid_path.parent.mkdir(parents=True, exist_ok=True)
+    (pid_path.parent / "logs").mkdir(exist_ok=True)
+    with (pid_path.parent / "logs" / "stack.log").open("ab") as log:
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "devstack", "run", "--quiet"],
             stdout=log,
@@ -78,7 +87,7 @@ def up() -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    PID_FILE.write_text(str(supervisor.pid))
+    pid_path.write_text(str(supervisor.pid))
     stack = stack_from_environment()
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
@@ -96,16 +105,17 @@ def up() -> int:
 
 
 def down() -> int:
-    if not PID_FILE.exists():
+    pid_path = pid_file()
+    if not pid_path.exists():
         print("not running")
         return 0
-    pid = int(PID_FILE.read_text())
+    pid = int(pid_path.read_text())
     if _alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-    PID_FILE.unlink(missing_ok=True)
+    pid_path.unlink(missing_ok=True)
     print("stopped")
     return 0
 

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shared.settings import DEFAULT_AMQP_URL
+
 SERVICES = (
     "user_service",
     "expense_service",
@@ -29,7 +31,6 @@ SERVICES = (
     "notification_service",
 )
 DEFAULT_PORTS = {"gateway": 8000} | {name: 8001 + i for i, name in enumerate(SERVICES)}
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 class StackError(Exception):
@@ -87,13 +88,13 @@ class Stack:
             {},
         )
         url = f"mongodb://127.0.0.1:{self.mongo_port}/?directConnection=true"
-        self._wait_for(lambda: _port_open("127.0.0.1", self.mongo_port), "SecantusDB", 30)
+        self._wait_for(lambda: port_open("127.0.0.1", self.mongo_port), "SecantusDB", 30)
         return url
 
     def ensure_rabbitmq(self) -> None:
         parts = urlsplit(self.amqp_url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 5672
-        if _port_open(host, port):
+        if port_open(host, port):
             return
         local = host in {"127.0.0.1", "localhost", "::1"}
         server = shutil.which("rabbitmq-server")
@@ -105,7 +106,7 @@ class Stack:
             )
         print(f"starting RabbitMQ ({server} -detached)", flush=True)
         subprocess.run([server, "-detached"], check=False, capture_output=True)
-        self._wait_for(lambda: _port_open(host, port), "RabbitMQ", 90)
+        self._wait_for(lambda: port_open(host, port), "RabbitMQ", 90)
 
     # -- services -----------------------------------------------------------------------------
 
@@ -164,6 +165,7 @@ class Stack:
             process.wait(10)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             command,
@@ -246,7 +248,17 @@ class Stack:
         raise StackError(f"{what} did not start within {timeout:.0f}s; logs in {self.log_dir}")
 
 
-def _port_open(host: str, port: int) -> bool:
+def wait_for(check: Callable[[], bool], what: str, timeout: float, interval: float = 0.2) -> None:
+    """Until ``check()`` is true; StackError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise StackError(f"{what} did not happen within {timeout:.0f}s")
+
+
+def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
             return True

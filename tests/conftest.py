@@ -23,6 +23,14 @@ from tests.support import (
 )
 
 USE_DOCKER = docker_available()
+# A test that needs any of these is an integration (or end-to-end) test: `make test-unit` skips it.
+INFRASTRUCTURE = frozenset({"mongo_url", "amqp_url", "e2e"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INFRASTRUCTURE & set(getattr(item, "fixturenames", ())) or "devstack" in item.nodeid:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,9 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ import aio_pika
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
-from devstack.stack import SERVICES, _port_open
+from devstack.stack import SERVICES, Stack
+from shared.settings import DEFAULT_AMQP_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,30 +36,48 @@ def free_port() -> int:
         return port
 
 
+TESTCONTAINER_IMAGES = ("mongo:8.0", "rabbitmq:3.13-management")
+
+
 def docker_available() -> bool:
-    if os.environ.get("TEST_INFRA", "auto") == "local":
-        return False
+    """Whether to take MongoDB and RabbitMQ from testcontainers: only where a Docker engine
+    answers *and* their images are here or can be pulled (no registry is reachable on some
+    machines with an engine). ``TEST_INFRA=local`` or ``=docker`` decides instead."""
+    choice = os.environ.get("TEST_INFRA", "auto")
+    if choice in {"local", "docker"}:
+        return choice == "docker"
     if shutil.which("docker") is None:
         return False
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+        return False
+    return all(_image_at_hand(image) for image in TESTCONTAINER_IMAGES)
 
 
-def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not within {timeout}s")
+def _image_at_hand(image: str) -> bool:
+    inspect = ["docker", "image", "inspect", image]
+    if subprocess.run(inspect, capture_output=True, check=False).returncode == 0:
+        return True
+    try:
+        pull = ["docker", "pull", "--quiet", image]
+        return subprocess.run(pull, capture_output=True, check=False, timeout=120).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
-async def eventually(check: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
-    """Polls an async ``check`` until it returns something truthy; returns that."""
+async def eventually(
+    check: Any, timeout: float = 5.0, interval: float = 0.05, what: str | None = None
+) -> Any:
+    """Polls an async ``check`` until it returns something truthy, and returns that; fails the
+    test, naming what it waited for, if that does not happen within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         result = await check()
-        if result or time.monotonic() > deadline:
+        if result:
             return result
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"not within {timeout}s: {what or getattr(check, '__name__', repr(check))}"
+            )
         await asyncio.sleep(interval)
 
 
@@ -68,29 +86,12 @@ async def eventually(check: Any, timeout: float = 5.0, interval: float = 0.05) -
 
 @contextlib.contextmanager
 def secantusdb(storage: Path) -> Iterator[str]:
-    """A SecantusDB server process, as the launcher runs it."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "secantusd-py"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            str(storage),
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """A SecantusDB server process, started by the launcher exactly as `make run` starts it."""
+    stack = Stack(data_dir=storage, mongo_port=free_port())
     try:
-        wait_until(lambda: _port_open("127.0.0.1", port), 30, "SecantusDB")
-        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        yield stack.start_mongo()
     finally:
-        server.terminate()
-        server.wait(15)
+        stack.stop()
 
 
 @contextlib.contextmanager
@@ -127,12 +128,9 @@ def rabbitmq_container() -> Iterator[str]:
 
 
 def local_rabbitmq() -> str:
-    url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    if not _port_open("127.0.0.1", 5672) and shutil.which("rabbitmq-server"):
-        subprocess.run(["rabbitmq-server", "-detached"], check=False, capture_output=True)
-        wait_until(lambda: _port_open("127.0.0.1", 5672), 90, "RabbitMQ")
-    if not _port_open("127.0.0.1", 5672):
-        raise RuntimeError("RabbitMQ is not running on 127.0.0.1:5672 and no Docker engine")
+    """The local broker (started by the launcher's own rule if installed and stopped)."""
+    url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    Stack(amqp_url=url).ensure_rabbitmq()
     return url
 
 
@@ -187,6 +185,39 @@ class EventTap:
     def bodies(self, event_type: str | None = None) -> list[dict[str, Any]]:
         bodies = [json.loads(m.body) for m in self.messages]
         return [b for b in bodies if event_type is None or b["type"] == event_type]
+
+
+async def outbox_states(mongodb_url: str, database: str, event_type: str) -> list[str]:
+    """The states of a service's outbox entries of one type (a fact a crash test can wait on)."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+    try:
+        entries = client[database].outbox.find({"envelope.type": event_type}, {"state": 1})
+        return [entry["state"] async for entry in entries]
+    finally:
+        await client.close()
+
+
+async def before_marker(
+    tap: EventTap, send_marker: Callable[[], Awaitable[Any]], is_marker: Callable[[Any], bool]
+) -> list[dict[str, Any]]:
+    """What the tap received before a marker event, once the marker has arrived.
+
+    ``send_marker`` makes the same producer emit one more event, after the ones under test. A
+    producer publishes in commit order, so when the marker is in, anything the events under
+    test could have brought with them (a duplicate, a stray second event) is in too: absence
+    is asserted on a fact, not after a pause."""
+    await send_marker()
+
+    async def marker_position() -> int | None:  # counted from 1, so never falsy once found
+        for position, body in enumerate(tap.bodies(), start=1):
+            if is_marker(body):
+                return position
+        return None
+
+    end = await eventually(marker_position, timeout=15, what="the marker event")
+    return tap.bodies()[: end - 1]
 
 
 @contextlib.asynccontextmanager
@@ -303,8 +334,8 @@ async def listening(
     listener = SseListener()
     task = asyncio.create_task(listener.run(client, path, headers))
     try:
-        await eventually(lambda: asyncio.sleep(0, listener.status is not None), timeout=5)
-        await asyncio.sleep(0.3)  # the stream has taken its starting point
+        # The first heartbeat comes after the stream has taken its starting point.
+        await eventually(lambda: asyncio.sleep(0, bool(listener.comments)), what="a heartbeat")
         yield listener
     finally:
         task.cancel()

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.stack import DEFAULT_PORTS
+from devstack.stack import DEFAULT_PORTS, wait_for
 from tests.conftest import USE_DOCKER
-from tests.support import ROOT, BrokerNames, delete_stack_broker_names, free_port, wait_until
+from tests.support import ROOT, BrokerNames, delete_stack_broker_names, free_port
 
 pytestmark = pytest.mark.skipif(
     USE_DOCKER, reason="the launcher's embedded path: SecantusDB and the local RabbitMQ"
@@ -49,7 +49,7 @@ def launcher_running(env: dict[str, str], log: Path) -> Iterator[subprocess.Pope
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_until(lambda: "ready." in log.read_text(), 120, "ready line", interval=0.3)
+        wait_for(lambda: "ready." in log.read_text(), "the ready line", 120, interval=0.3)
         yield launcher
     finally:
         launcher.send_signal(signal.SIGINT)

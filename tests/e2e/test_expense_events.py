@@ -11,7 +11,42 @@ from pymongo import AsyncMongoClient
 
 from expense_service.storage import ExpenseFilter, sort_spec
 from tests.e2e.conftest import E2E
-from tests.support import Account, event_tap, eventually, register_and_login
+from tests.support import (
+    Account,
+    before_marker,
+    event_tap,
+    eventually,
+    outbox_states,
+    register_and_login,
+)
+
+MARKER_DESCRIPTION = "marker: the events before this one are all in"
+
+
+async def create_marker(client: httpx.AsyncClient, account: Account) -> str:
+    """One more expense, whose event comes after those under test (see support.before_marker)."""
+    response = await client.post(
+        "/api/expenses",
+        headers=account.headers,
+        json={
+            "amount": "0.01",
+            "category": "other",
+            "date": "2026-01-01",
+            "description": MARKER_DESCRIPTION,
+        },
+    )
+    assert response.status_code == 201
+    expense_id: str = response.json()["id"]
+    return expense_id
+
+
+async def delete_marker(client: httpx.AsyncClient, account: Account, expense_id: str) -> None:
+    response = await client.delete(f"/api/expenses/{expense_id}", headers=account.headers)
+    assert response.status_code == 204
+
+
+def is_marker(event: dict[str, Any]) -> bool:
+    return bool(event["data"].get("description") == MARKER_DESCRIPTION)
 
 
 def of_user(events: list[dict[str, Any]], account: Account) -> list[dict[str, Any]]:
@@ -36,13 +71,9 @@ async def test_200_concurrent_creates_emit_200_events(client: httpx.AsyncClient,
         )
         assert [r.status_code for r in responses] == [201] * 200
 
-        async def all_arrived() -> bool:
-            return len(of_user(tap.bodies(), account)) >= 200
+        received = await before_marker(tap, lambda: create_marker(client, account), is_marker)
 
-        assert await eventually(all_arrived, timeout=15)
-        await asyncio.sleep(0.5)
-
-    events = of_user(tap.bodies(), account)
+    events = of_user(received, account)
     assert len(events) == 200
     assert {e["type"] for e in events} == {"expense.created"}
     assert len({e["id"] for e in events}) == 200
@@ -74,6 +105,7 @@ async def test_update_and_delete_each_emit_one_event(client: httpx.AsyncClient, 
             json={"amount": "10.00", "category": "food", "date": "2026-11-30"},
         )
     ).json()
+    marker_id = await create_marker(client, account)
     async with event_tap(
         e2e.amqp_url, e2e.names.exchange, "expense.updated", "expense.deleted"
     ) as tap:
@@ -90,13 +122,11 @@ async def test_update_and_delete_each_emit_one_event(client: httpx.AsyncClient, 
         deleted = await client.delete(f"/api/expenses/{created['id']}", headers=account.headers)
         assert deleted.status_code == 204
 
-        async def both() -> bool:
-            return len(of_user(tap.bodies(), account)) >= 2
+        received = await before_marker(
+            tap, lambda: delete_marker(client, account, marker_id), is_marker
+        )
 
-        assert await eventually(both, timeout=5)
-        await asyncio.sleep(0.5)
-
-    updated, removed = sorted(of_user(tap.bodies(), account), key=lambda e: e["data"]["version"])
+    updated, removed = sorted(of_user(received, account), key=lambda e: e["data"]["version"])
     assert updated["type"] == "expense.updated"
     assert (updated["data"]["amount"], updated["data"]["date"], updated["data"]["version"]) == (
         "15.00",
@@ -127,7 +157,13 @@ async def test_event_survives_a_crash_between_write_and_publish(
             json={"amount": "3.21", "category": "food", "date": "2026-11-02"},
         )
         assert created.status_code == 201
-        await asyncio.sleep(1.0)
+
+        async def committed_unsent() -> bool:
+            states = await outbox_states(e2e.mongodb_url, "expenses", "expense.created")
+            return states.count("pending") == 1
+
+        # The fact: the event is in the outbox, committed with the expense, and not sent.
+        assert await eventually(committed_unsent)
         assert of_user(tap.bodies(), account) == []
         await asyncio.to_thread(stack.restart_service, "expense_service", {})  # SIGKILL, then up
         await asyncio.to_thread(stack.wait_service_ready, "expense_service")
@@ -136,8 +172,8 @@ async def test_event_survives_a_crash_between_write_and_publish(
             return bool(of_user(tap.bodies(), account))
 
         assert await eventually(delivered, timeout=10)
-        await asyncio.sleep(0.5)
-    [event] = of_user(tap.bodies(), account)
+        received = await before_marker(tap, lambda: create_marker(client, account), is_marker)
+    [event] = of_user(received, account)
     assert event["data"]["expense_id"] == created.json()["id"]
 
 

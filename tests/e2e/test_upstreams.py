@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from devstack.stack import SERVICES, Stack
+from devstack.stack import SERVICES, Stack, wait_for
 from tests.e2e.conftest import E2E
-from tests.support import delete_queues, free_port, register_and_login, wait_until
+from tests.support import delete_queues, free_port, register_and_login
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ async def troubled_gateway(
             return False
 
     try:
-        await asyncio.to_thread(wait_until, answers, 30, "second gateway")
+        await asyncio.to_thread(wait_for, answers, "the second gateway", 30)
         yield url
     finally:
         process.terminate()
@@ -192,11 +192,9 @@ async def test_responses_stream_and_upstream_closes_when_client_leaves(
                 break
         # Streamed, not buffered: the body never ends, yet chunks arrive.
         assert received.startswith(b"data: 0\n\n")
-    # The client has gone; the gateway must hang up on the upstream too.
+    # The client has gone; the gateway must hang up on the upstream too (the upstream sees its
+    # connection closed: that is the fact).
     await asyncio.wait_for(streaming_server.client_gone.wait(), timeout=3)
-    sent_when_closed = streaming_server.chunks_sent
-    await asyncio.sleep(0.3)
-    assert streaming_server.chunks_sent == sent_when_closed
 
 
 async def test_cors_is_configurable(troubled_gateway: str, client: httpx.AsyncClient) -> None:

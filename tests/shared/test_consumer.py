@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aio_pika
 
 from shared.consumer import IdempotentConsumer
-from shared.events import EventEnvelope, EventType, UserDeleted
+from shared.events import EventEnvelope, EventType, UserDeleted, UserTokensRevoked
 from shared.outbox import UnitOfWork
 from tests.shared.conftest import Parts
 from tests.support import eventually
@@ -24,6 +22,7 @@ async def count_in_queue(amqp_url: str, queue: str) -> int:
 
 async def test_same_event_twice_is_handled_once(parts: Parts) -> None:
     handled: list[str] = []
+    markers: list[str] = []
 
     async def on_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
         handled.append(event.id)
@@ -31,7 +30,13 @@ async def test_same_event_twice_is_handled_once(parts: Parts) -> None:
             {"_id": "counter"}, {"$inc": {"n": 1}}, upsert=True, session=uow.session
         )
 
-    consumer = IdempotentConsumer(parts.outbox, {EventType.USER_DELETED: on_deleted})
+    async def on_marker(event: EventEnvelope, uow: UnitOfWork) -> None:
+        markers.append(event.id)
+
+    consumer = IdempotentConsumer(
+        parts.outbox,
+        {EventType.USER_DELETED: on_deleted, EventType.USER_TOKENS_REVOKED: on_marker},
+    )
     queue = f"{parts.names.queue_prefix}consumer.events"
     await parts.bus.consume(queue, consumer.handlers, consumer.on_message)
 
@@ -40,18 +45,24 @@ async def test_same_event_twice_is_handled_once(parts: Parts) -> None:
         await parts.bus.publish(envelope, correlation_id="req-1")
     other = EventEnvelope.of(UserDeleted(user_id="u2"), producer="tests", user_id="u2")
     await parts.bus.publish(other, correlation_id=None)
+    # Events of one user are handled one at a time, in queue order: once this marker of u1's
+    # is handled, every delivery of u1's event before it has been too.
+    marker = EventEnvelope.of(
+        UserTokensRevoked(user_id="u1", token_version=1, reason="marker"),
+        producer="tests",
+        user_id="u1",
+    )
+    await parts.bus.publish(marker, correlation_id=None)
 
     async def counted() -> bool:
-        doc = await parts.mongo.db.effects.find_one({"_id": "counter"})
         processed = await parts.mongo.db.processed_events.count_documents({})
-        return bool(doc) and processed == 2
+        return markers == [marker.id] and other.id in handled and processed == 3
 
     assert await eventually(counted)
-    await asyncio.sleep(0.3)  # let any further (wrong) handling happen
     doc = await parts.mongo.db.effects.find_one({"_id": "counter"})
     assert doc is not None
     assert doc["n"] == 2
-    assert sorted(set(handled)) == sorted({envelope.id, other.id})
+    assert sorted(handled) == sorted([envelope.id, other.id])
 
 
 async def test_malformed_and_failing_messages_end_in_the_dead_letter_queue(parts: Parts) -> None:
