@@ -16,6 +16,7 @@ from gateway.routes import router
 from gateway.routing import RouteTable
 from gateway.settings import Settings
 from gateway.storage import create_indexes
+from gateway.upstream import Limits, upstream_client
 from shared.auth import JwksKeys
 from shared.health import ReadinessCheck
 from shared.ratelimit import RateLimiter
@@ -28,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def extra(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
-        # One client for the process: pooled keep-alive connections to every service.
+        # For the cold paths (signing keys, merged docs, readiness); forwarding has its own.
         http = httpx.AsyncClient(
             limits=httpx.Limits(
                 max_connections=settings.upstream_max_connections,
@@ -41,8 +42,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         verifier = app.state.token_verifier
         verifier.use_keys(JwksKeys(settings.jwks_url, http))
+        upstream = upstream_client(
+            settings.upstream_client,
+            Limits(
+                max_connections=settings.upstream_max_connections,
+                max_keepalive=settings.upstream_max_keepalive,
+                connect_timeout=settings.upstream_connect_timeout,
+                timeout=settings.upstream_timeout,
+            ),
+        )
         app.state.proxy = Proxy(
-            settings, http, table, verifier, app.state.revocations, RateLimiter(runtime.db)
+            settings, upstream, table, verifier, app.state.revocations, RateLimiter(runtime.db)
         )
         app.state.openapi_merger = OpenApiMerger(http, table, settings.openapi_cache_seconds)
         for service in table.base_urls:
@@ -50,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await upstream.close()
             await http.aclose()
 
     app = create_service_app(

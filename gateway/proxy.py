@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
-import httpx
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from prometheus_client import Histogram
@@ -23,6 +22,15 @@ from starlette.requests import ClientDisconnect
 
 from gateway.routing import PUBLIC_PATHS, AmbiguousPathError, RouteTable, routable_path, service_for
 from gateway.settings import Settings
+from gateway.upstream import (
+    Body,
+    UpstreamClient,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamStaleConnectionError,
+    UpstreamTimeoutError,
+)
 from shared.auth import RejectedTokenError, TokenVerifier
 from shared.log import REQUEST_ID_HEADER, request_id_var
 from shared.problems import problem
@@ -72,14 +80,14 @@ class Proxy:
     def __init__(
         self,
         settings: Settings,
-        http: httpx.AsyncClient,
+        upstream: UpstreamClient,
         table: RouteTable,
         verifier: TokenVerifier,
         revocations: Revocations,
         limiter: RateLimiter,
     ) -> None:
         self._settings = settings
-        self._http = http
+        self._upstream = upstream
         self._table = table
         self._verifier = verifier
         self._revocations = revocations
@@ -157,98 +165,100 @@ class Proxy:
         if request.headers.get("host"):
             headers.append((b"x-forwarded-host", request.headers["host"].encode()))
         declared = request.headers.get("content-length")
-        content: bytes | AsyncIterator[bytes] | None = None
+        body: Body = None
+        streamed: BoundedBody | None = None
         if declared is not None and int(declared) <= SMALL_BODY_BYTES:
             # Small bodies (almost every API call) are read whole: no streaming wrapper, and
             # the client can be watched while the service works (see _send_unless_client_leaves).
             try:
-                content = await _read_bounded(request, limit)
+                body = await _read_bounded(request, limit)
             except BodyTooLargeError:
                 return problem(413, f"request body larger than {limit} bytes")
             except ClientDisconnect:
                 return problem(499, "the client closed the request")
         elif declared is not None or "transfer-encoding" in request.headers:
-            content = _bounded(request.stream(), limit)
+            streamed = BoundedBody(request.stream(), limit)
+            body = aiter(streamed)
         query: bytes = request.scope.get("query_string", b"")
         target = raw_path + (b"?" + query if query else b"")
         candidates = self._table.candidates(service)
         resent = False
         started = time.perf_counter()
         for base_url in candidates:
-            upstream_request = self._http.build_request(
-                request.method,
-                httpx.URL(base_url).copy_with(raw_path=target),
-                headers=headers,
-                content=content,
-            )
+            send = self._upstream.send(request.method, base_url, target, headers, body)
             try:
-                if isinstance(content, AsyncIterator):
-                    upstream = await self._http.send(upstream_request, stream=True)
+                if isinstance(body, AsyncIterator):
+                    upstream = await send
                 else:
-                    sent = await _send_unless_client_leaves(self._http, upstream_request, request)
+                    sent = await _send_unless_client_leaves(send, request)
                     if sent is None:
                         return problem(499, "the client closed the request")
                     upstream = sent
-            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            except UpstreamConnectError as exc:
+                log.warning("%s unreachable at %s: %s", service, base_url, exc)
+                if isinstance(body, AsyncIterator):
+                    break  # the body may be partly consumed; it cannot be sent again
+                continue
+            except UpstreamStaleConnectionError as exc:
+                if streamed is not None and streamed.exceeded:
+                    return problem(413, f"request body larger than {limit} bytes")
                 # A pooled connection the service had just closed: safe to send again only
                 # when the request is idempotent and its body is still in hand.
-                if request.method not in IDEMPOTENT or isinstance(content, AsyncIterator):
-                    log.warning("%s failed: %r", service, exc)
-                    return problem(502, f"{service} failed to answer: {type(exc).__name__}")
-                if resent:
-                    return problem(502, f"{service} failed to answer: {type(exc).__name__}")
-                log.info("%s closed a pooled connection (%r); sending again", service, exc)
+                if resent or request.method not in IDEMPOTENT or isinstance(body, AsyncIterator):
+                    log.warning("%s failed: %s", service, exc)
+                    return problem(502, f"{service} failed to answer: the connection closed")
+                log.info("%s closed a pooled connection (%s); sending again", service, exc)
                 resent = True
                 candidates.append(base_url)  # the loop goes on to it
                 continue
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                log.warning("%s unreachable at %s: %r", service, base_url, exc)
-                if isinstance(content, AsyncIterator):
-                    break  # the body may be partly consumed; it cannot be sent again
-                continue
             except BodyTooLargeError:
                 return problem(413, f"request body larger than {limit} bytes")
-            except httpx.TimeoutException:
+            except UpstreamTimeoutError:
                 UPSTREAM_SECONDS.labels(service, "504").observe(time.perf_counter() - started)
                 return problem(
                     504, f"{service} did not answer within {self._settings.upstream_timeout:g}s"
                 )
-            except httpx.TransportError as exc:
-                log.warning("%s failed: %r", service, exc)
-                return problem(502, f"{service} failed to answer: {type(exc).__name__}")
-            UPSTREAM_SECONDS.labels(service, str(upstream.status_code)).observe(
+            except UpstreamError as exc:
+                if streamed is not None and streamed.exceeded:
+                    return problem(413, f"request body larger than {limit} bytes")
+                log.warning("%s failed: %s", service, exc)
+                return problem(502, f"{service} failed to answer")
+            UPSTREAM_SECONDS.labels(service, str(upstream.status)).observe(
                 time.perf_counter() - started
             )
-            relayed = [
-                (k, v) for k, v in upstream.headers.raw if k.decode().lower() not in NOT_RELAYED
-            ]
-            length = upstream.headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) <= SMALL_BODY_BYTES:
-                # Most answers are a few hundred bytes: read and send them whole, without the
-                # cost of a streaming response; CSV exports and live streams still stream.
-                try:
-                    body = await upstream.aread()
-                except httpx.TransportError as exc:
-                    log.warning("%s failed mid-answer: %r", service, exc)
-                    return problem(502, f"{service} failed to answer: {type(exc).__name__}")
-                finally:
-                    await upstream.aclose()
-                response: Response = Response(body, status_code=upstream.status_code)
-            else:
-                response = StreamingResponse(_relay(upstream), status_code=upstream.status_code)
-            response.raw_headers = relayed
-            return response
+            return await _relayed(service, upstream)
         UPSTREAM_SECONDS.labels(service, "503").observe(time.perf_counter() - started)
         return problem(503, f"{service} is unavailable")
 
 
+async def _relayed(service: str, upstream: UpstreamResponse) -> Response:
+    relayed = [(k, v) for k, v in upstream.raw_headers if k.decode().lower() not in NOT_RELAYED]
+    length = next((v for k, v in relayed if k.lower() == b"content-length"), None)
+    response: Response
+    if length is not None and length.isdigit() and int(length) <= SMALL_BODY_BYTES:
+        # Most answers are a few hundred bytes: read and send them whole, without the cost of
+        # a streaming response; CSV exports and live streams still stream.
+        try:
+            content = await upstream.read()
+        except UpstreamError as exc:
+            log.warning("%s failed mid-answer: %s", service, exc)
+            return problem(502, f"{service} failed to answer")
+        finally:
+            await upstream.close()
+        response = Response(content, status_code=upstream.status)
+    else:
+        response = StreamingResponse(_relay(upstream), status_code=upstream.status)
+    response.raw_headers = relayed
+    return response
+
+
 async def _send_unless_client_leaves(
-    http: httpx.AsyncClient, upstream_request: httpx.Request, request: Request
-) -> httpx.Response | None:
+    send: Awaitable[UpstreamResponse], request: Request
+) -> UpstreamResponse | None:
     """Sends the request upstream, but gives up (closing the upstream connection, so the
     service sees its client go and can drop the work, e.g. a queued password hash) if our own
     client disconnects first. Only for requests whose body has been read already."""
-    sending = asyncio.ensure_future(http.send(upstream_request, stream=True))
+    sending = asyncio.ensure_future(send)
     leaving = asyncio.ensure_future(_client_gone(request))
     try:
         await asyncio.wait({sending, leaving}, return_when=asyncio.FIRST_COMPLETED)
@@ -267,22 +277,32 @@ async def _client_gone(request: Request) -> None:
         pass
 
 
-async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+async def _relay(upstream: UpstreamResponse) -> AsyncIterator[bytes]:
     # finally: the client went away (or the body ended): release the upstream connection.
     try:
-        async for chunk in upstream.aiter_raw():
+        async for chunk in upstream.stream():
             yield chunk
     finally:
-        await upstream.aclose()
+        await upstream.close()
 
 
-async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
-    total = 0
-    async for chunk in stream:
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLargeError
-        yield chunk
+class BoundedBody:
+    """A request body streamed upstream, cut off past ``limit`` bytes. It remembers that it was:
+    an HTTP client may report the cut as its own transport error, not as ours."""
+
+    def __init__(self, stream: AsyncIterator[bytes], limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self.exceeded = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        total = 0
+        async for chunk in self._stream:
+            total += len(chunk)
+            if total > self._limit:
+                self.exceeded = True
+                raise BodyTooLargeError
+            yield chunk
 
 
 _RETRY = {"Retry-After": "1"}
@@ -291,4 +311,4 @@ SMALL_BODY_BYTES = 64 * 1024
 
 
 async def _read_bounded(request: Request, limit: int) -> bytes:
-    return b"".join([chunk async for chunk in _bounded(request.stream(), limit)])
+    return b"".join([chunk async for chunk in BoundedBody(request.stream(), limit)])

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AnyHttpUrl, Field
 
@@ -24,6 +24,8 @@ class Settings(ServiceSettings):
     upstreams: dict[str, list[AnyHttpUrl]] = Field(
         default_factory=lambda: {k: [AnyHttpUrl(u) for u in v] for k, v in LOCAL_UPSTREAMS.items()}
     )
+    # The client that forwards requests: aiohttp, or httpx (see gateway/upstream.py and bench/).
+    upstream_client: Literal["aiohttp", "httpx"] = "aiohttp"
     upstream_connect_timeout: float = Field(default=2.0, gt=0)
     upstream_timeout: float = Field(default=30.0, gt=0, description="waiting for a response")
     upstream_max_connections: int = Field(default=512, ge=1)
