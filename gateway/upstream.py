@@ -166,6 +166,9 @@ class HttpxUpstream:
             timeout=httpx.Timeout(limits.timeout, connect=limits.connect_timeout),
             follow_redirects=False,
         )
+        # Not its own User-Agent, Accept or Accept-Encoding (a service would compress for a
+        # client that never asked): only what the client sent, and the gateway added.
+        self._http.headers = httpx.Headers()
 
     async def send(
         self, method: str, base_url: str, target: bytes, headers: RawHeaders, body: Body
