@@ -156,6 +156,9 @@ class _HttpxResponse:
         await self.response.aclose()
 
 
+OWN_HEADERS = frozenset({b"user-agent", b"accept", b"accept-encoding"})
+
+
 class HttpxUpstream:
     def __init__(self, limits: Limits) -> None:
         self._http = httpx.AsyncClient(
@@ -166,9 +169,6 @@ class HttpxUpstream:
             timeout=httpx.Timeout(limits.timeout, connect=limits.connect_timeout),
             follow_redirects=False,
         )
-        # Not its own User-Agent, Accept or Accept-Encoding (a service would compress for a
-        # client that never asked): only what the client sent, and the gateway added.
-        self._http.headers = httpx.Headers()
 
     async def send(
         self, method: str, base_url: str, target: bytes, headers: RawHeaders, body: Body
@@ -176,6 +176,11 @@ class HttpxUpstream:
         request = self._http.build_request(
             method, httpx.URL(base_url).copy_with(raw_path=target), headers=headers, content=body
         )
+        # Not httpx's own User-Agent, Accept or Accept-Encoding (a service would compress for a
+        # client that never asked): only what the client sent, and the gateway added.
+        given = {name.lower() for name, _ in headers}
+        for name in OWN_HEADERS - given:
+            del request.headers[name.decode()]
         try:
             response = await self._http.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
