@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ def bench_stack(env: dict[str, str] | None = None) -> Iterator[tuple[Stack, Brok
             data_dir=Path(tmp) / ".data",
             ports={name: free_port() for name in DEFAULT_PORTS},
             mongo_port=free_port(),
+            # A real MongoDB when MONGODB_URL names one; otherwise the launcher's SecantusDB.
+            mongodb_url=os.environ.get("MONGODB_URL") or None,
             amqp_url=amqp_url,
             env={
                 "EVENTS_EXCHANGE": names.exchange,

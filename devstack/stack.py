@@ -117,28 +117,33 @@ class Stack:
         for name in (*SERVICES, "gateway"):
             self.start_service(name)
 
-    def start_replica(self, name: str) -> str:
-        """A second process of a service, on a free port, consuming the same queue."""
-        replica = f"{name}-2"
+    def start_replica(
+        self, name: str, suffix: str = "2", env: dict[str, str] | None = None
+    ) -> str:
+        """Another process of a service, on a free port, consuming the same queue; ``env``
+        adds settings of its own (a bench compares two gateways this way)."""
+        replica = f"{name}-{suffix}"
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.ports[replica] = sock.getsockname()[1]
-        self.start_service(name, as_name=replica)
+        self.start_service(name, as_name=replica, env=env)
         return replica
 
-    def start_service(self, name: str, as_name: str | None = None) -> None:
-        env = {
+    def start_service(
+        self, name: str, as_name: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        settings = {
             "MONGODB_URL": self.mongodb_url or "",
             "AMQP_URL": self.amqp_url,
             "JWKS_URL": f"{self.service_url('user_service')}/.well-known/jwks.json",
             **self.env,
         }
         if name == "user_service":
-            env["DATA_DIR"] = str(self.data_dir / name)
+            settings["DATA_DIR"] = str(self.data_dir / name)
         if name == "expense_service":
-            env["BUDGET_SERVICE_URL"] = self.service_url("budget_service")
+            settings["BUDGET_SERVICE_URL"] = self.service_url("budget_service")
         if name == "gateway":
-            env["UPSTREAMS"] = json.dumps({s: [self.service_url(s)] for s in SERVICES})
+            settings["UPSTREAMS"] = json.dumps({s: [self.service_url(s)] for s in SERVICES})
         command = [
             sys.executable,
             "-m",
@@ -149,7 +154,8 @@ class Stack:
             "--port",
             str(self.ports[as_name or name]),
         ]
-        self._spawn(as_name or name, command, env | self.service_env.get(name, {}))
+        own = self.service_env.get(name, {}) | (env or {})
+        self._spawn(as_name or name, command, settings | own)
 
     def restart_service(self, name: str, env: dict[str, str] | None = None) -> None:
         """Kills one service hard (as a crash would) and starts it again, for tests."""
