@@ -19,7 +19,7 @@ from budget_service.models import (
 from budget_service.storage import budgets_in_force
 from shared.auth import CurrentUser
 from shared.service import Runtime
-from shared.types import MONTH_PATTERN
+from shared.types import Month
 
 
 def get_book(runtime: Runtime) -> BudgetBook:
@@ -27,9 +27,7 @@ def get_book(runtime: Runtime) -> BudgetBook:
 
 
 Book = Annotated[BudgetBook, Depends(get_book)]
-MonthQuery = Annotated[
-    str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; this month when left out")
-]
+MonthQuery = Annotated[Month | None, Query(description="YYYY-MM; this month when left out")]
 
 budgets = APIRouter(prefix="/api/budgets", tags=["budgets"])
 shorthand = APIRouter(prefix="/api/budget", tags=["budgets"])

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.money import Money, MoneyTotal
-from shared.types import CategoryName, CurrencyCode, Month
+from shared.types import CalendarDate, CategoryName, CurrencyCode, Month
 
 BUILTIN_CATEGORIES = ("food", "travel", "shopping", "bills", "other")
 
@@ -28,11 +28,23 @@ class SortOrder(StrEnum):
     AMOUNT_DESC = "-amount"
 
 
+TAG_MAX_CHARS = 32
+
+
 def _tag(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
+    """Tags, like categories, compare case-insensitively: stored and searched in lower case."""
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-Tag = Annotated[str, BeforeValidator(_tag), Field(min_length=1, max_length=32)]
+def _tag_length(value: str) -> str:
+    # Checked here, not by max_length, so the message says characters and names the tag's
+    # length: next to the list's own limit of items, a bare "at most 32" was read as items.
+    if len(value) > TAG_MAX_CHARS:
+        raise ValueError(f"a tag is at most {TAG_MAX_CHARS} characters (this one has {len(value)})")
+    return value
+
+
+Tag = Annotated[str, BeforeValidator(_tag), Field(min_length=1), AfterValidator(_tag_length)]
 Description = Annotated[str, Field(max_length=500)]
 
 
@@ -61,7 +73,7 @@ class ExpenseFields(Body):
     )
     category: CategoryName
     description: Description = ""
-    date: dt.date
+    date: CalendarDate
     tags: Tags = Field(default_factory=list)
     kind: Kind = Kind.EXPENSE
 
@@ -72,7 +84,7 @@ class ExpensePatch(Body):
     base_amount: Money | None = None
     category: CategoryName | None = None
     description: Description | None = None
-    date: dt.date | None = None
+    date: CalendarDate | None = None
     tags: Tags | None = None
     kind: Kind | None = None
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
@@ -30,14 +30,15 @@ from expense_service.models import (
     MonthSummary,
     MonthTotal,
     SortOrder,
+    Tag,
 )
 from expense_service.storage import ExpenseFilter, expense_out, sort_spec
 from shared.auth import CurrentUser
-from shared.money import MAX_AMOUNT, from_cents, share, to_cents
+from shared.money import MAX_AMOUNT, from_cents, plain_decimal, share, to_cents
 from shared.mongo import utcnow
 from shared.service import Runtime
-from shared.types import MONTH_PATTERN, CategoryName
-from shared.users import user_profile
+from shared.types import MAX_YEAR, MIN_YEAR, CalendarDate, CategoryName, Month
+from shared.users import profile_and_now, user_profile
 
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_ROWS = 50_000
@@ -50,16 +51,18 @@ def get_ledger(runtime: Runtime, request: Request) -> Ledger:
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 AmountQuery = Annotated[
-    Decimal | None, Query(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
+    Decimal | None,
+    BeforeValidator(plain_decimal),
+    Query(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False),
 ]
 
 
 def expense_filter(
-    month: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM")] = None,
-    date_from: Annotated[date | None, Query(alias="from", description="inclusive")] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="inclusive")] = None,
+    month: Annotated[Month | None, Query(description="YYYY-MM")] = None,
+    date_from: Annotated[CalendarDate | None, Query(alias="from", description="inclusive")] = None,
+    date_to: Annotated[CalendarDate | None, Query(alias="to", description="inclusive")] = None,
     category: Annotated[CategoryName | None, Query()] = None,
-    tag: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    tag: Annotated[Tag | None, Query(description="case-insensitive")] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="text in the description")
     ] = None,
@@ -76,7 +79,7 @@ def expense_filter(
         date_from=date_from,
         date_to=date_to,
         category=category,
-        tag=tag.strip() if tag else None,
+        tag=tag,
         q=q,
         kind=kind,
         min_amount_cents=to_cents(min_amount) if min_amount is not None else None,
@@ -151,11 +154,17 @@ async def list_month(
     runtime: Runtime,
     filters: Filters,
     m: Annotated[int, Query(ge=1, le=12)],
-    year: Annotated[int, Query(ge=1900, le=9999)],
+    year: Annotated[
+        int | None, Query(ge=MIN_YEAR, le=MAX_YEAR, description="this year when left out")
+    ] = None,
     sort: Sort = SortOrder.DATE_DESC,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> ExpensePage:
+    """`year` defaults to the current year in your time zone, as the seed's `?m=10` expects."""
+    if year is None:
+        _, now = await profile_and_now(runtime.db, user.user_id)
+        year = now.year
     month_filter = ExpenseFilter(**{**filters.__dict__, "month": f"{year:04d}-{m:02d}"})
     return await _page(runtime, user.user_id, month_filter, sort, limit, offset)
 
@@ -168,7 +177,7 @@ async def list_month(
 async def monthly(
     user: CurrentUser,
     runtime: Runtime,
-    year: Annotated[int, Query(ge=1900, le=9999)],
+    year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
     kind: Kind = Kind.EXPENSE,
 ) -> MonthlyTotals:
     year_filter = ExpenseFilter(date_from=date(year, 1, 1), date_to=date(year, 12, 31), kind=kind)
@@ -204,7 +213,7 @@ async def monthly(
 async def summary(
     user: CurrentUser,
     runtime: Runtime,
-    month: Annotated[str, Query(pattern=MONTH_PATTERN)],
+    month: Annotated[Month, Query()],
     kind: Kind = Kind.EXPENSE,
 ) -> MonthSummary:
     pipeline: list[dict[str, Any]] = [

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.types import Flag
+
 
 class NotificationOut(BaseModel):
     id: str
@@ -32,8 +34,8 @@ class UnreadCount(BaseModel):
 class Preferences(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    in_app: bool = True
-    email: bool = True
+    in_app: Flag = True
+    email: Flag = True
 
 
 class ReadAll(BaseModel):
