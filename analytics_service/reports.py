@@ -31,7 +31,7 @@ from analytics_service.models import (
     WeekTotal,
 )
 from shared.budgets import effective_budgets, in_force_query
-from shared.money import from_cents, percent, share
+from shared.money import from_cents, percent, projected_cents, share
 from shared.mongo import Database, Document
 from shared.users import profile_and_now
 
@@ -140,7 +140,7 @@ def forecast_budget(
     elapsed = days_elapsed(month, today)
     spent = sum(daily.values())
     days = (last - first).days + 1
-    projected = spent * days // elapsed if elapsed else 0
+    projected = projected_cents(spent, days, elapsed)
     reached: date | None = None
     running = 0
     for day in sorted(daily):
@@ -416,7 +416,7 @@ class Reports:
             by_category[doc["category"]] += doc["total_cents"]
 
         def projection(category: str | None, spent: int) -> CategoryForecast:
-            projected = spent * days // elapsed if elapsed else 0
+            projected = projected_cents(spent, days, elapsed)
             return CategoryForecast(
                 category=category, spent=from_cents(spent), projected=from_cents(projected)
             )

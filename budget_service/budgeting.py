@@ -20,7 +20,7 @@ from budget_service.storage import (
     spent_with_reservations,
 )
 from shared.events import BudgetDeleted, BudgetUpserted
-from shared.money import from_cents, percent, to_cents
+from shared.money import from_cents, percent, projected_cents, to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
 from shared.users import profile_and_now
@@ -215,7 +215,7 @@ class BudgetBook:
             spent = await spent_cents(self.db, user_id, month, category)
             limit = budget["amount_cents"]
             if month == this_month:
-                projected = spent * days // today.day
+                projected = projected_cents(spent, days, today.day)
                 days_left = days - today.day
             else:
                 projected, days_left = spent, (0 if month < this_month else days)

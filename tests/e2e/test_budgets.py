@@ -6,7 +6,7 @@ import asyncio
 import calendar
 from collections import Counter
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -124,12 +124,25 @@ async def test_pace_projects_this_month_in_the_users_time_zone(client: httpx.Asy
     today = datetime.now(UTC)
     month = today.strftime("%Y-%m")
     await set_budget(client, account, month=month, amount="3100")
-    await spend(client, account, "100", f"{month}-01")
-    status = await settled(client, account, month, None, "100.00")
+    await spend(client, account, "79.99", f"{month}-01")
+    status = await settled(client, account, month, None, "79.99")
     days = calendar.monthrange(today.year, today.month)[1]
-    expected = (Decimal(10000) * days // today.day) / 100
-    assert Decimal(status[None]["projected_spend"]) == expected
+    # Rounded half up to the cent (on day 22 of 30: 109.0773 -> 109.08, never 109.07).
+    expected = (Decimal("79.99") * days / today.day).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert status[None]["projected_spend"] == str(expected)
     assert status[None]["days_left"] == days - today.day
+
+    async def forecast() -> dict[str, Any] | None:
+        response = await client.get(
+            "/api/analytics/forecast", params={"month": month}, headers=account.headers
+        )
+        body: dict[str, Any] = response.json()
+        return body if body["overall"]["spent"] == "79.99" else None
+
+    # analytics_service projects with the same formula
+    found = await eventually(forecast, timeout=15)
+    assert found, "analytics never saw the expense"
+    assert found["overall"]["projected"] == str(expected)
 
 
 async def test_alerts_once_per_threshold_with_two_consumer_processes(
