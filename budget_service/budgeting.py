@@ -13,12 +13,14 @@ from fastapi import HTTPException, status
 
 from budget_service.alerts import BASIS_POINTS, evaluate
 from budget_service.models import BudgetIn, BudgetOut, BudgetStatus, ReservationIn, State
+from budget_service.propagation import HardLimitPush
 from budget_service.storage import (
     budgets_in_force,
     lock_month,
     spent_cents,
     spent_with_reservations,
 )
+from shared.auth import Principal
 from shared.events import BudgetDeleted, BudgetUpserted
 from shared.money import from_cents, percent, projected_cents, to_cents
 from shared.mongo import Database, Document, utcnow
@@ -41,6 +43,10 @@ def budget_out(doc: Document) -> BudgetOut:
     )
 
 
+def upserted_event(doc: Document) -> BudgetUpserted:
+    return BudgetUpserted(**budget_out(doc).model_dump(exclude={"id"}), budget_id=doc["_id"])
+
+
 def scope_name(category: str | None) -> str:
     return "overall" if category is None else repr(category)
 
@@ -49,6 +55,7 @@ def scope_name(category: str | None) -> str:
 class BudgetBook:
     db: Database
     outbox: Outbox
+    push: HardLimitPush
 
     async def today(self, user_id: str) -> datetime:
         """Now in the user's time zone (their profile; UTC until it is known)."""
@@ -61,9 +68,11 @@ class BudgetBook:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
         return doc
 
-    async def upsert(self, user_id: str, body: BudgetIn) -> tuple[BudgetOut, bool]:
+    async def upsert(self, user: Principal, body: BudgetIn) -> tuple[BudgetOut, bool]:
         """Creates the budget of (month, category), or updates it; returns it and whether it
-        is new."""
+        is new. Raises PropagationError (and writes nothing) when a hard limit cannot be made
+        known to expense_service."""
+        user_id = user.user_id
         current_month = (await self.today(user_id)).strftime("%Y-%m")
 
         async def write(uow: UnitOfWork) -> tuple[Document, bool]:
@@ -99,13 +108,15 @@ class BudgetBook:
                 }
                 await uow.db.budgets.replace_one({"_id": existing["_id"]}, doc, session=uow.session)
             await self._after_change(uow, existing, doc, current_month)
+            if doc["hard_limit"]:
+                await self.push(user.token, upserted_event(doc))  # before the commit
             return doc, existing is None
 
         doc, created = await self.outbox.run(write)
         return budget_out(doc), created
 
-    async def patch(self, user_id: str, budget_id: str, changes: dict[str, Any]) -> BudgetOut:
-        budget = await self.owned(user_id, budget_id)
+    async def patch(self, user: Principal, budget_id: str, changes: dict[str, Any]) -> BudgetOut:
+        budget = await self.owned(user.user_id, budget_id)
         merged = BudgetIn.model_validate(
             {
                 "month": budget["month"],
@@ -117,16 +128,13 @@ class BudgetBook:
                 **changes,
             }
         )
-        out, _ = await self.upsert(user_id, merged)
+        out, _ = await self.upsert(user, merged)
         return out
 
     async def _after_change(
         self, uow: UnitOfWork, before: Document | None, after: Document, current_month: str
     ) -> None:
-        await uow.emit(
-            BudgetUpserted(**budget_out(after).model_dump(exclude={"id"}), budget_id=after["_id"]),
-            user_id=after["user_id"],
-        )
+        await uow.emit(upserted_event(after), user_id=after["user_id"])
         limit_changed = before is None or (before["amount_cents"], before["thresholds_bp"]) != (
             after["amount_cents"],
             after["thresholds_bp"],

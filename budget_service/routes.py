@@ -3,9 +3,9 @@ hard-limit reservation expense_service calls (``/internal``, never routed by the
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
 from budget_service.budgeting import BudgetBook, budget_out
 from budget_service.models import (
@@ -16,14 +16,41 @@ from budget_service.models import (
     MonthlyBudgetIn,
     ReservationIn,
 )
+from budget_service.propagation import HardLimitPush, PropagationError
 from budget_service.storage import budgets_in_force
-from shared.auth import CurrentUser
+from shared.auth import CurrentUser, Principal
 from shared.service import Runtime
 from shared.types import Month
 
 
-def get_book(runtime: Runtime) -> BudgetBook:
-    return BudgetBook(runtime.db, runtime.outbox)
+def get_book(runtime: Runtime, request: Request) -> BudgetBook:
+    push: HardLimitPush = request.app.state.hard_limit_push
+    return BudgetBook(runtime.db, runtime.outbox, push)
+
+
+async def saved(book: BudgetBook, user: Principal, body: BudgetIn) -> tuple[BudgetOut, bool]:
+    try:
+        return await book.upsert(user, body)
+    except PropagationError:
+        raise _not_propagated() from None
+
+
+async def patched(
+    book: BudgetBook, user: Principal, budget_id: str, changes: dict[str, Any]
+) -> BudgetOut:
+    try:
+        return await book.patch(user, budget_id, changes)
+    except PropagationError:
+        raise _not_propagated() from None
+
+
+def _not_propagated() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "a hard limit must reach the expense service before it is saved, and the expense "
+        "service cannot be reached; nothing was changed, retry shortly",
+        headers={"Retry-After": "5"},
+    )
 
 
 Book = Annotated[BudgetBook, Depends(get_book)]
@@ -46,7 +73,7 @@ async def upsert_budget(
     """One budget per month and category (null category: overall). Creating it when spending
     is already past a threshold alerts at once; changing its amount or thresholds re-arms them.
     With `hard_limit`, expenses that would take the month's spending past it are refused."""
-    budget, created = await book.upsert(user.user_id, body)
+    budget, created = await saved(book, user, body)
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/api/budgets/{budget.id}"
@@ -88,7 +115,7 @@ async def patch_budget(
     budget_id: str, body: BudgetPatch, user: CurrentUser, book: Book
 ) -> BudgetOut:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    return await book.patch(user.user_id, budget_id, changes)
+    return await patched(book, user, budget_id, changes)
 
 
 @budgets.delete("/{budget_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -113,7 +140,7 @@ async def set_monthly_budget(
     )
     if existing is not None:
         response.status_code = status.HTTP_200_OK
-        return await book.patch(user.user_id, existing["_id"], {"amount": body.amount})
+        return await patched(book, user, existing["_id"], {"amount": body.amount})
     return await upsert_budget(BudgetIn(month=month, amount=body.amount), user, book, response)
 
 

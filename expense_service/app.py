@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from expense_service.events import HANDLERS
+from expense_service.internal import internal
 from expense_service.limits import HardLimits
 from expense_service.routes import categories, expenses
 from expense_service.settings import Settings
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="expense_service",
         description="Expenses and income, categories, CSV import and export.",
-        routers=[expenses, categories],
+        routers=[expenses, categories, internal],
         create_indexes=create_indexes,
         handlers=HANDLERS,
         extra_lifespan=extra,

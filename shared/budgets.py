@@ -40,13 +40,35 @@ def candidates_query(user_id: str, month: str) -> dict[str, Any]:
 async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
     budget = event.payload()
     assert isinstance(budget, BudgetUpserted)
+    assert event.user_id is not None
+    # An event is committed truth: it also replaces an equal version, which may have been a
+    # pushed copy of a change that lost its race (see store_budget_copy).
+    await store_budget_copy(uow, event.user_id, budget, committed=True)
+
+
+async def store_budget_copy(
+    uow: UnitOfWork, user_id: str, budget: BudgetUpserted, *, committed: bool
+) -> bool:
+    """Keeps the newest version of a budget in the copy; returns whether it was stored.
+
+    budget_service pushes a hard-limit budget to expense_service (``committed=False``) *before*
+    committing it, so that the copy knows of it by the time the client has its answer. Such a
+    push only ever adds a newer version. If that change then fails to commit, the copy holds a
+    version that never was: harmless, because the copy only decides *whether to ask*
+    budget_service, which decides on its own data; and the event of whatever change does commit
+    that version replaces it (``committed=True`` also replaces an equal version).
+    """
     current = await uow.db.budgets.find_one({"_id": budget.budget_id}, session=uow.session)
-    if current is not None and (current.get("deleted") or current["version"] >= budget.version):
-        return
+    if current is not None and (
+        current.get("deleted")
+        or current["version"] > budget.version
+        or (current["version"] == budget.version and not committed)
+    ):
+        return False
     await uow.db.budgets.replace_one(
         {"_id": budget.budget_id},
         {
-            "user_id": event.user_id,
+            "user_id": user_id,
             "month": budget.month,
             "category": budget.category,
             "amount_cents": to_cents(budget.amount),
@@ -57,6 +79,7 @@ async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
         upsert=True,
         session=uow.session,
     )
+    return True
 
 
 async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:

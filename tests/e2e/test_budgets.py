@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -290,6 +293,56 @@ async def test_hard_limit_admits_no_more_than_fits(client: httpx.AsyncClient, e2
         f"/api/expenses/{first['id']}", headers=account.headers, json={"amount": "25"}
     )
     assert fits.status_code == 200
+
+
+@contextlib.asynccontextmanager
+async def budget_events_withheld_from_expense_service(e2e: E2E) -> AsyncIterator[None]:
+    """Unbinds expense_service's queue from budget.upserted: its event-fed copy of budgets lags
+    for as long as this lasts, as it would behind a long queue (analytics still gets them)."""
+    queue_name = f"{e2e.names.queue_prefix}expense_service.events"
+    connection = await aio_pika.connect(e2e.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(e2e.names.exchange)
+        queue = await channel.get_queue(queue_name)
+        await queue.unbind(exchange, routing_key="budget.upserted")
+        try:
+            yield
+        finally:
+            await queue.bind(exchange, routing_key="budget.upserted")
+
+
+async def test_hard_limit_applies_from_the_answer_even_when_events_lag(
+    client: httpx.AsyncClient, e2e: E2E
+) -> None:
+    account = await register_and_login(client)
+    await spend(client, account, "40", "2026-01-05", "bills")  # before any budget
+    async with budget_events_withheld_from_expense_service(e2e):
+        await set_budget(client, account, month="2026-01", amount="100", hard_limit=True)
+        responses = await asyncio.gather(
+            *(spend(client, account, "15", "2026-01-02", "travel") for _ in range(20))
+        )
+        assert Counter(r.status_code for r in responses) == {201: 4, 409: 16}
+
+        # Switched to hard: a soft category budget, then PATCH hard_limit.
+        food = await set_budget(client, account, month="2026-03", category="food", amount="20")
+        assert (await spend(client, account, "15", "2026-03-03")).status_code == 201
+        hard = await client.patch(
+            f"/api/budgets/{food['id']}", headers=account.headers, json={"hard_limit": True}
+        )
+        assert hard.status_code == 200, hard.text
+        assert (await spend(client, account, "6", "2026-03-03")).status_code == 409
+        assert (await spend(client, account, "6", "2026-03-03", "bills")).status_code == 201
+
+        # Lowered: a hard budget of another month, then a smaller amount.
+        feb = await set_budget(client, account, month="2026-02", amount="100", hard_limit=True)
+        assert (await spend(client, account, "50", "2026-02-03")).status_code == 201
+        lowered = await client.patch(
+            f"/api/budgets/{feb['id']}", headers=account.headers, json={"amount": "60"}
+        )
+        assert lowered.status_code == 200, lowered.text
+        assert (await spend(client, account, "11", "2026-02-04")).status_code == 409
+        assert (await spend(client, account, "10", "2026-02-04")).status_code == 201
 
 
 async def test_ordinary_expenses_are_accepted_while_budget_service_is_down(

@@ -1,0 +1,44 @@
+"""Hard limits take effect the moment their budget is answered for.
+
+expense_service asks budget_service about an expense only when its copy of budgets says a
+hard limit may apply (so ordinary expenses cost no call and survive budget_service being down).
+That copy follows ``budget.*`` events, which arrive a few milliseconds (or, under load,
+seconds) after the budget is committed; a hard limit known only through them would leave a
+window in which expenses slip past it. So a change that leaves a budget with ``hard_limit`` is
+also pushed to expense_service's copy directly, inside the budget's transaction and before it
+commits: once ``POST /api/budgets`` answers, every expense that starts afterwards sees it.
+
+If the push fails, the budget change fails with it (nothing is written) and the client is told
+to retry. A push whose change then does not commit leaves a hard budget in the copy that never
+was, which only makes expense_service ask budget_service, who decides on its own data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from shared.events import BudgetUpserted
+
+
+class PropagationError(Exception):
+    """expense_service could not be told of a hard limit: the budget change must not commit."""
+
+
+@dataclass
+class HardLimitPush:
+    http: httpx.AsyncClient
+    expense_service_url: str
+
+    async def __call__(self, token: str, budget: BudgetUpserted) -> None:
+        try:
+            response = await self.http.post(
+                f"{self.expense_service_url}/internal/budgets",
+                headers={"Authorization": f"Bearer {token}"},
+                json=budget.model_dump(mode="json"),
+            )
+        except httpx.HTTPError as exc:
+            raise PropagationError(repr(exc)) from None
+        if response.status_code != httpx.codes.NO_CONTENT:
+            raise PropagationError(f"expense_service answered {response.status_code}")
