@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from budget_service.events import HANDLERS
-from budget_service.propagation import HardLimitPush
+from budget_service.expense_client import ExpenseServiceClient
 from budget_service.routes import budgets, internal, shorthand
 from budget_service.settings import Settings
 from budget_service.storage import create_indexes
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def extra(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=settings.expense_service_timeout) as http:
-            app.state.hard_limit_push = HardLimitPush(http, settings.expense_service_url)
+            app.state.expense_service = ExpenseServiceClient(http, settings.expense_service_url)
             yield
 
     return create_service_app(

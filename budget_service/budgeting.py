@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import HTTPException, status
 
 from budget_service.alerts import BASIS_POINTS, evaluate
+from budget_service.expense_client import ExpenseServiceClient
 from budget_service.models import BudgetIn, BudgetOut, BudgetStatus, ReservationIn, State
-from budget_service.propagation import HardLimitPush
 from budget_service.storage import (
     budgets_in_force,
     lock_month,
@@ -25,6 +25,7 @@ from shared.events import BudgetDeleted, BudgetUpserted
 from shared.money import from_cents, percent, projected_cents, to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
+from shared.types import BUILTIN_CATEGORIES
 from shared.users import profile_and_now
 
 RESERVATION_SECONDS = 60
@@ -43,6 +44,14 @@ def budget_out(doc: Document) -> BudgetOut:
     )
 
 
+class UnknownCategoryError(Exception):
+    def __init__(self, category: str, known: set[str]) -> None:
+        super().__init__(
+            f"unknown category {category!r}; use one of {sorted(known)} "
+            "or create it with POST /api/categories"
+        )
+
+
 def upserted_event(doc: Document) -> BudgetUpserted:
     return BudgetUpserted(**budget_out(doc).model_dump(exclude={"id"}), budget_id=doc["_id"])
 
@@ -55,7 +64,7 @@ def scope_name(category: str | None) -> str:
 class BudgetBook:
     db: Database
     outbox: Outbox
-    push: HardLimitPush
+    expense_service: ExpenseServiceClient
 
     async def today(self, user_id: str) -> datetime:
         """Now in the user's time zone (their profile; UTC until it is known)."""
@@ -70,9 +79,14 @@ class BudgetBook:
 
     async def upsert(self, user: Principal, body: BudgetIn) -> tuple[BudgetOut, bool]:
         """Creates the budget of (month, category), or updates it; returns it and whether it
-        is new. Raises PropagationError (and writes nothing) when a hard limit cannot be made
-        known to expense_service."""
+        is new. Raises UnknownCategoryError for a category the user does not have, and
+        PropagationError (writing nothing) when a hard limit cannot be made known to
+        expense_service."""
         user_id = user.user_id
+        if body.category is not None and body.category not in BUILTIN_CATEGORIES:
+            known = await self.expense_service.categories(user.token)
+            if body.category not in known:
+                raise UnknownCategoryError(body.category, known)
         current_month = (await self.today(user_id)).strftime("%Y-%m")
 
         async def write(uow: UnitOfWork) -> tuple[Document, bool]:
@@ -109,7 +123,9 @@ class BudgetBook:
                 await uow.db.budgets.replace_one({"_id": existing["_id"]}, doc, session=uow.session)
             await self._after_change(uow, existing, doc, current_month)
             if doc["hard_limit"]:
-                await self.push(user.token, upserted_event(doc))  # before the commit
+                await self.expense_service.push_budget(
+                    user.token, upserted_event(doc)
+                )  # before the commit
             return doc, existing is None
 
         doc, created = await self.outbox.run(write)

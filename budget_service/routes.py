@@ -7,7 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from budget_service.budgeting import BudgetBook, budget_out
+from budget_service.budgeting import BudgetBook, UnknownCategoryError, budget_out
+from budget_service.expense_client import (
+    CategoriesUnavailableError,
+    ExpenseServiceClient,
+    PropagationError,
+)
 from budget_service.models import (
     BudgetIn,
     BudgetOut,
@@ -16,7 +21,6 @@ from budget_service.models import (
     MonthlyBudgetIn,
     ReservationIn,
 )
-from budget_service.propagation import HardLimitPush, PropagationError
 from budget_service.storage import budgets_in_force
 from shared.auth import CurrentUser, Principal
 from shared.service import Runtime
@@ -24,15 +28,15 @@ from shared.types import Month
 
 
 def get_book(runtime: Runtime, request: Request) -> BudgetBook:
-    push: HardLimitPush = request.app.state.hard_limit_push
-    return BudgetBook(runtime.db, runtime.outbox, push)
+    client: ExpenseServiceClient = request.app.state.expense_service
+    return BudgetBook(runtime.db, runtime.outbox, client)
 
 
 async def saved(book: BudgetBook, user: Principal, body: BudgetIn) -> tuple[BudgetOut, bool]:
     try:
         return await book.upsert(user, body)
-    except PropagationError:
-        raise _not_propagated() from None
+    except (PropagationError, CategoriesUnavailableError, UnknownCategoryError) as exc:
+        raise _translated(exc) from None
 
 
 async def patched(
@@ -40,11 +44,20 @@ async def patched(
 ) -> BudgetOut:
     try:
         return await book.patch(user, budget_id, changes)
-    except PropagationError:
-        raise _not_propagated() from None
+    except (PropagationError, CategoriesUnavailableError, UnknownCategoryError) as exc:
+        raise _translated(exc) from None
 
 
-def _not_propagated() -> HTTPException:
+def _translated(exc: Exception) -> HTTPException:
+    if isinstance(exc, UnknownCategoryError):
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+    if isinstance(exc, CategoriesUnavailableError):
+        return HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "your categories cannot be checked while the expense service is unreachable; "
+            "retry shortly",
+            headers={"Retry-After": "5"},
+        )
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE,
         "a hard limit must reach the expense service before it is saved, and the expense "

@@ -11,7 +11,7 @@ from fastapi import HTTPException, status
 from pymongo.errors import DuplicateKeyError
 
 from expense_service.limits import HardLimits
-from expense_service.models import BUILTIN_CATEGORIES, ExpenseFields, ExpenseOut, ImportProblem
+from expense_service.models import ExpenseFields, ExpenseOut, ImportProblem
 from expense_service.storage import (
     client_fields,
     expense_document,
@@ -24,6 +24,7 @@ from shared.events import ExpenseCreated, ExpenseDeleted, ExpenseUpdated
 from shared.money import to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
+from shared.types import BUILTIN_CATEGORIES
 from shared.users import user_profile
 
 PROFILE_WAIT_SECONDS = 3.0

@@ -13,8 +13,6 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from shared.money import Money, MoneyTotal
 from shared.types import CalendarDate, CategoryName, CurrencyCode, Month
 
-BUILTIN_CATEGORIES = ("food", "travel", "shopping", "bills", "other")
-
 
 class Kind(StrEnum):
     EXPENSE = "expense"

@@ -16,7 +16,6 @@ from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_c
 from expense_service.ledger import Ledger, fields_for_patch, unprocessable
 from expense_service.limits import HardLimits
 from expense_service.models import (
-    BUILTIN_CATEGORIES,
     CategoryIn,
     CategoryOut,
     CategoryTotal,
@@ -37,7 +36,7 @@ from shared.auth import CurrentUser
 from shared.money import MAX_AMOUNT, from_cents, plain_decimal, share, to_cents
 from shared.mongo import utcnow
 from shared.service import Runtime
-from shared.types import MAX_YEAR, MIN_YEAR, CalendarDate, CategoryName, Month
+from shared.types import BUILTIN_CATEGORIES, MAX_YEAR, MIN_YEAR, CalendarDate, CategoryName, Month
 from shared.users import profile_and_now, user_profile
 
 IMPORT_MAX_BYTES = 5 * 1024 * 1024

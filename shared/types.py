@@ -28,6 +28,10 @@ def _known_timezone(value: str) -> str:
 _TIMEZONES = available_timezones() | {"UTC"}
 
 
+# Every user has these; their own come on top (expense_service owns categories).
+BUILTIN_CATEGORIES = ("food", "travel", "shopping", "bills", "other")
+
+
 def category_key(value: Any) -> Any:
     """Categories compare case-insensitively and without surrounding or repeated spaces."""
     return " ".join(value.split()).lower() if isinstance(value, str) else value

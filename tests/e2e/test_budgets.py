@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import E2E
+from tests.e2e.problems import detail
 from tests.support import Account, event_tap, eventually, register_and_login
 
 
@@ -322,7 +323,8 @@ async def test_hard_limit_applies_from_the_answer_even_when_events_lag(
         responses = await asyncio.gather(
             *(spend(client, account, "15", "2026-01-02", "travel") for _ in range(20))
         )
-        assert Counter(r.status_code for r in responses) == {201: 4, 409: 16}
+        codes = Counter(r.status_code for r in responses)
+        assert codes == {201: 4, 409: 16}, [r.text for r in responses if r.status_code != 409]
 
         # Switched to hard: a soft category budget, then PATCH hard_limit.
         food = await set_budget(client, account, month="2026-03", category="food", amount="20")
@@ -446,3 +448,30 @@ async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -
 @pytest.mark.parametrize("path", ["/api/budgets", "/api/budgets/status", "/api/budget/status"])
 async def test_budget_routes_need_a_token(client: httpx.AsyncClient, path: str) -> None:
     assert (await client.get(path)).status_code == 401
+
+
+async def test_budget_for_an_unknown_category_is_refused_like_an_expense(
+    client: httpx.AsyncClient,
+) -> None:
+    account = await register_and_login(client)
+    budget = await client.post(
+        "/api/budgets",
+        json={"month": "2026-11", "category": "nope", "amount": "50"},
+        headers=account.headers,
+    )
+    expense = await spend(client, account, "5", "2026-11-02", "nope")
+    assert (budget.status_code, expense.status_code) == (422, 422), budget.text
+    assert "unknown category 'nope'" in detail(budget)
+    assert "unknown category 'nope'" in detail(expense)
+    listed = await client.get("/api/budgets?month=2026-11", headers=account.headers)
+    assert listed.json() == []
+    # Once the category exists (any case), the budget is accepted.
+    created = await client.post("/api/categories", json={"name": "Pets"}, headers=account.headers)
+    assert created.status_code == 201
+    pets = await client.post(
+        "/api/budgets",
+        json={"month": "2026-11", "category": "PETS", "amount": "50"},
+        headers=account.headers,
+    )
+    assert pets.status_code == 201, pets.text
+    assert pets.json()["category"] == "pets"

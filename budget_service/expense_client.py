@@ -1,4 +1,10 @@
-"""Hard limits take effect the moment their budget is answered for.
+"""What budget_service asks of expense_service: the user's categories, and hard limits.
+
+Categories: a budget may only name a category the user has (built-in or their own), the same
+rule an expense follows; expense_service owns categories, so budget_service asks it, with the
+caller's token, and only for a name that is not built in.
+
+Hard limits take effect the moment their budget is answered for.
 
 expense_service asks budget_service about an expense only when its copy of budgets says a
 hard limit may apply (so ordinary expenses cost no call and survive budget_service being down).
@@ -26,12 +32,28 @@ class PropagationError(Exception):
     """expense_service could not be told of a hard limit: the budget change must not commit."""
 
 
+class CategoriesUnavailableError(Exception):
+    """expense_service could not say which categories the user has."""
+
+
 @dataclass
-class HardLimitPush:
+class ExpenseServiceClient:
     http: httpx.AsyncClient
     expense_service_url: str
 
-    async def __call__(self, token: str, budget: BudgetUpserted) -> None:
+    async def categories(self, token: str) -> set[str]:
+        try:
+            response = await self.http.get(
+                f"{self.expense_service_url}/api/categories",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError as exc:
+            raise CategoriesUnavailableError(repr(exc)) from None
+        if response.status_code != httpx.codes.OK:
+            raise CategoriesUnavailableError(f"expense_service answered {response.status_code}")
+        return {str(category["name"]) for category in response.json()}
+
+    async def push_budget(self, token: str, budget: BudgetUpserted) -> None:
         try:
             response = await self.http.post(
                 f"{self.expense_service_url}/internal/budgets",
