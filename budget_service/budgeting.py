@@ -157,9 +157,13 @@ class BudgetBook:
         )
         if not limit_changed:
             return
-        # A new or changed limit starts afresh: every threshold is armed again, then checked
-        # against what is already spent (a budget set past 80% alerts at once).
-        await uow.db.alert_state.delete_many({"budget_id": after["_id"]}, session=uow.session)
+        # A new or changed limit is checked against what is already spent: a budget set past
+        # 80% alerts at once, thresholds no longer reached re-arm, and thresholds that stay
+        # reached do not alert again. Thresholds removed from the budget are forgotten.
+        await uow.db.alert_state.delete_many(
+            {"budget_id": after["_id"], "threshold_bp": {"$nin": after["thresholds_bp"]}},
+            session=uow.session,
+        )
         months = {after["month"]}
         if after["repeat"] and current_month > after["month"]:
             months.add(current_month)

@@ -41,11 +41,11 @@ async def on_threshold_reached(
         await queue_email(uow, user_id, profile["email"], subject, text, markup, event.id)
 
 
-async def on_registered(event: EventEnvelope, uow: UnitOfWork) -> None:
+async def on_registered(event: EventEnvelope, uow: UnitOfWork, *, email_enabled: bool) -> None:
     await DIRECTORY[EventType.USER_REGISTERED](event, uow)
     user = event.payload()
     assert isinstance(user, UserRegistered)
-    title, body = welcome(user.name)
+    title, body = welcome(user.name, email_enabled=email_enabled)
     await add_notification(uow, user.user_id, "welcome", title, body, {})
 
 
@@ -55,8 +55,11 @@ def build_handlers(email_enabled: bool) -> Mapping[EventType, Handler]:
     async def threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
         await on_threshold_reached(event, uow, email_enabled=email_enabled)
 
+    async def registered(event: EventEnvelope, uow: UnitOfWork) -> None:
+        await on_registered(event, uow, email_enabled=email_enabled)
+
     return {
         **DIRECTORY,
-        EventType.USER_REGISTERED: on_registered,
+        EventType.USER_REGISTERED: registered,
         EventType.BUDGET_THRESHOLD_REACHED: threshold_reached,
     }
