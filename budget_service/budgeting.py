@@ -21,6 +21,7 @@ from budget_service.storage import (
     spent_with_reservations,
 )
 from shared.auth import Principal
+from shared.etags import IfMatch
 from shared.events import BudgetDeleted, BudgetUpserted
 from shared.money import from_cents, percent, projected_cents, to_cents
 from shared.mongo import Database, Document, utcnow
@@ -42,6 +43,10 @@ def budget_out(doc: Document) -> BudgetOut:
         hard_limit=doc["hard_limit"],
         version=doc["version"],
     )
+
+
+class _BudgetGoneError(Exception):
+    pass
 
 
 class UnknownCategoryError(Exception):
@@ -77,11 +82,14 @@ class BudgetBook:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
         return doc
 
-    async def upsert(self, user: Principal, body: BudgetIn) -> tuple[BudgetOut, bool]:
+    async def upsert(
+        self, user: Principal, body: BudgetIn, if_match: IfMatch | None = None
+    ) -> tuple[BudgetOut, bool]:
         """Creates the budget of (month, category), or updates it; returns it and whether it
         is new. Raises UnknownCategoryError for a category the user does not have, and
         PropagationError (writing nothing) when a hard limit cannot be made known to
-        expense_service."""
+        expense_service. ``if_match`` is checked against the stored budget inside the
+        transaction (PreconditionFailedError)."""
         user_id = user.user_id
         if body.category is not None and body.category not in BUILTIN_CATEGORIES:
             known = await self.expense_service.categories(user.token)
@@ -95,6 +103,10 @@ class BudgetBook:
                 {"user_id": user_id, "month": body.month, "category": body.category},
                 session=uow.session,
             )
+            if if_match is not None:
+                if existing is None:
+                    raise _BudgetGoneError  # deleted since it was read
+                if_match.check(existing["version"])
             fields = {
                 "amount_cents": to_cents(body.amount),
                 "thresholds_bp": [int(t * BASIS_POINTS) for t in body.thresholds],
@@ -131,8 +143,16 @@ class BudgetBook:
         doc, created = await self.outbox.run(write)
         return budget_out(doc), created
 
-    async def patch(self, user: Principal, budget_id: str, changes: dict[str, Any]) -> BudgetOut:
+    async def patch(
+        self,
+        user: Principal,
+        budget_id: str,
+        changes: dict[str, Any],
+        if_match: IfMatch | None = None,
+    ) -> BudgetOut:
         budget = await self.owned(user.user_id, budget_id)
+        if if_match is not None:
+            if_match.check(budget["version"])
         merged = BudgetIn.model_validate(
             {
                 "month": budget["month"],
@@ -144,7 +164,10 @@ class BudgetBook:
                 **changes,
             }
         )
-        out, _ = await self.upsert(user, merged)
+        try:
+            out, _ = await self.upsert(user, merged, if_match)
+        except _BudgetGoneError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}") from None
         return out
 
     async def _after_change(
@@ -172,13 +195,15 @@ class BudgetBook:
                 await lock_month(uow, after["user_id"], month)
             await evaluate(uow, after["user_id"], month, {after["category"]})
 
-    async def delete(self, user_id: str, budget_id: str) -> None:
+    async def delete(self, user_id: str, budget_id: str, if_match: IfMatch | None = None) -> None:
         async def write(uow: UnitOfWork) -> None:
             budget = await uow.db.budgets.find_one(
                 {"_id": budget_id, "user_id": user_id}, session=uow.session
             )
             if budget is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
+            if if_match is not None:
+                if_match.check(budget["version"])
             await lock_month(uow, user_id, budget["month"])
             await uow.db.budgets.delete_one({"_id": budget_id}, session=uow.session)
             await uow.db.alert_state.delete_many({"budget_id": budget_id}, session=uow.session)

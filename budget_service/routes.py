@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 
 from budget_service.budgeting import BudgetBook, UnknownCategoryError, budget_out
 from budget_service.expense_client import (
@@ -23,6 +33,8 @@ from budget_service.models import (
 )
 from budget_service.storage import budgets_in_force
 from shared.auth import CurrentUser, Principal
+from shared.etags import IfMatch, PreconditionFailedError, etag
+from shared.ids import uuid_or_no_route
 from shared.service import Runtime
 from shared.types import Month
 
@@ -40,15 +52,28 @@ async def saved(book: BudgetBook, user: Principal, body: BudgetIn) -> tuple[Budg
 
 
 async def patched(
-    book: BudgetBook, user: Principal, budget_id: str, changes: dict[str, Any]
+    book: BudgetBook,
+    user: Principal,
+    budget_id: str,
+    changes: dict[str, Any],
+    if_match: IfMatch | None = None,
 ) -> BudgetOut:
     try:
-        return await book.patch(user, budget_id, changes)
-    except (PropagationError, CategoriesUnavailableError, UnknownCategoryError) as exc:
+        return await book.patch(user, budget_id, changes, if_match)
+    except (
+        PropagationError,
+        CategoriesUnavailableError,
+        UnknownCategoryError,
+        PreconditionFailedError,
+    ) as exc:
         raise _translated(exc) from None
 
 
 def _translated(exc: Exception) -> HTTPException:
+    if isinstance(exc, PreconditionFailedError):
+        return HTTPException(
+            status.HTTP_412_PRECONDITION_FAILED, str(exc), headers={"ETag": etag(exc.current)}
+        )
     if isinstance(exc, UnknownCategoryError):
         return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
     if isinstance(exc, CategoriesUnavailableError):
@@ -90,6 +115,7 @@ async def upsert_budget(
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/api/budgets/{budget.id}"
+    response.headers["ETag"] = etag(budget.version)
     return budget
 
 
@@ -118,22 +144,57 @@ async def budget_status(
     return await book.status(user.user_id, month)
 
 
+def _budget_id(budget_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(budget_id, request)
+
+
+BudgetId = Annotated[str, Depends(_budget_id)]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=1024,
+        description='The ETag you read ("3"): the change is refused with 412 if the budget '
+        "has changed since",
+    ),
+]
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match does not name the current version"}
+}
+
+
 @budgets.get("/{budget_id}", response_model=BudgetOut)
-async def read_budget(budget_id: str, user: CurrentUser, book: Book) -> BudgetOut:
-    return budget_out(await book.owned(user.user_id, budget_id))
+async def read_budget(
+    budget_id: BudgetId, user: CurrentUser, book: Book, response: Response
+) -> BudgetOut:
+    budget = budget_out(await book.owned(user.user_id, budget_id))
+    response.headers["ETag"] = etag(budget.version)
+    return budget
 
 
-@budgets.patch("/{budget_id}", response_model=BudgetOut)
+@budgets.patch("/{budget_id}", response_model=BudgetOut, responses=PRECONDITION)
 async def patch_budget(
-    budget_id: str, body: BudgetPatch, user: CurrentUser, book: Book
+    budget_id: BudgetId,
+    body: BudgetPatch,
+    user: CurrentUser,
+    book: Book,
+    response: Response,
+    if_match: IfMatchHeader = None,
 ) -> BudgetOut:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    return await patched(book, user, budget_id, changes)
+    budget = await patched(book, user, budget_id, changes, IfMatch.parse(if_match))
+    response.headers["ETag"] = etag(budget.version)
+    return budget
 
 
-@budgets.delete("/{budget_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_budget(budget_id: str, user: CurrentUser, book: Book) -> None:
-    await book.delete(user.user_id, budget_id)
+@budgets.delete("/{budget_id}", status_code=status.HTTP_204_NO_CONTENT, responses=PRECONDITION)
+async def delete_budget(
+    budget_id: BudgetId, user: CurrentUser, book: Book, if_match: IfMatchHeader = None
+) -> None:
+    try:
+        await book.delete(user.user_id, budget_id, IfMatch.parse(if_match))
+    except PreconditionFailedError as exc:
+        raise _translated(exc) from None
 
 
 @shorthand.post(

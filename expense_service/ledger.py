@@ -20,6 +20,7 @@ from expense_service.storage import (
     snapshot,
 )
 from shared.auth import Principal
+from shared.etags import IfMatch
 from shared.events import ExpenseCreated, ExpenseDeleted, ExpenseUpdated
 from shared.money import to_cents
 from shared.mongo import Database, Document, utcnow
@@ -187,11 +188,18 @@ class Ledger:
         return expense_out(doc)
 
     async def replace(
-        self, user: Principal, current: Document, fields: dict[str, Any]
+        self,
+        user: Principal,
+        current: Document,
+        fields: dict[str, Any],
+        if_match: IfMatch | None = None,
     ) -> ExpenseOut:
         """Writes new stored fields over ``current``, an expense of the user's as read by
-        ``owned`` (PUT, and PATCH after merging). The write re-reads it in its transaction."""
+        ``owned`` (PUT, and PATCH after merging). The write re-reads it in its transaction,
+        where ``if_match`` is checked (PreconditionFailedError)."""
         user_id, expense_id = user.user_id, current["_id"]
+        if if_match is not None:
+            if_match.check(current["version"])  # fail fast, before asking about hard limits
         await self.limits.admit(user_id, user.token, expense_id, current["version"] + 1, fields)
 
         async def write(uow: UnitOfWork) -> Document:
@@ -200,12 +208,20 @@ class Ledger:
             )
             if current is None:
                 raise not_found(expense_id)
+            if if_match is not None:
+                if_match.check(current["version"])
             return await apply_change(uow, current, fields)
 
         return expense_out(await self.outbox.run(write))
 
-    async def delete(self, user_id: str, expense_id: str) -> None:
+    async def delete(self, user_id: str, expense_id: str, if_match: IfMatch | None = None) -> None:
         async def write(uow: UnitOfWork) -> None:
+            if if_match is not None:
+                found = await uow.db.expenses.find_one(
+                    {"_id": expense_id, "user_id": user_id}, {"version": 1}, session=uow.session
+                )
+                if found is not None:
+                    if_match.check(found["version"])
             doc = await uow.db.expenses.find_one_and_delete(
                 {"_id": expense_id, "user_id": user_id}, session=uow.session
             )

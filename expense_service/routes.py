@@ -7,7 +7,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator, ValidationError
 from pymongo.errors import DuplicateKeyError
@@ -33,6 +43,8 @@ from expense_service.models import (
 )
 from expense_service.storage import ExpenseFilter, expense_out, sort_spec
 from shared.auth import CurrentUser
+from shared.etags import IfMatch, PreconditionFailedError, etag
+from shared.ids import uuid_or_no_route
 from shared.money import MAX_AMOUNT, from_cents, plain_decimal, share, to_cents
 from shared.mongo import utcnow
 from shared.service import Runtime
@@ -125,6 +137,7 @@ async def create_expense(
     first answer and stores nothing more, for 24 hours."""
     expense, created = await ledger.create(user, body, idempotency_key)
     response.headers["Location"] = f"/api/expenses/{expense.id}"
+    response.headers["ETag"] = etag(expense.version)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return expense
@@ -334,23 +347,74 @@ async def _upload(request: Request) -> bytes:
     return content
 
 
+def _expense_id(expense_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(expense_id, request)
+
+
+ExpenseId = Annotated[str, Depends(_expense_id)]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=1024,
+        description='The ETag you read ("3"): the change is refused with 412 if the expense '
+        "has changed since",
+    ),
+]
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match does not name the current version"}
+}
+
+
+def precondition_failed(exc: PreconditionFailedError) -> HTTPException:
+    return HTTPException(
+        status.HTTP_412_PRECONDITION_FAILED, str(exc), headers={"ETag": etag(exc.current)}
+    )
+
+
 @expenses.get("/{expense_id}", response_model=ExpenseOut)
-async def read_expense(expense_id: str, user: CurrentUser, ledger: LedgerDep) -> ExpenseOut:
-    return expense_out(await ledger.owned(user.user_id, expense_id))
+async def read_expense(
+    expense_id: ExpenseId, user: CurrentUser, ledger: LedgerDep, response: Response
+) -> ExpenseOut:
+    expense = expense_out(await ledger.owned(user.user_id, expense_id))
+    response.headers["ETag"] = etag(expense.version)
+    return expense
 
 
-@expenses.put("/{expense_id}", response_model=ExpenseOut, summary="Replace an expense")
+@expenses.put(
+    "/{expense_id}", response_model=ExpenseOut, summary="Replace an expense", responses=PRECONDITION
+)
 async def replace_expense(
-    expense_id: str, body: ExpenseFields, user: CurrentUser, ledger: LedgerDep
+    expense_id: ExpenseId,
+    body: ExpenseFields,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
 ) -> ExpenseOut:
     current = await ledger.owned(user.user_id, expense_id)
     fields = await ledger.stored_fields(user.user_id, body)
-    return await ledger.replace(user, current, fields)
+    try:
+        expense = await ledger.replace(user, current, fields, IfMatch.parse(if_match))
+    except PreconditionFailedError as exc:
+        raise precondition_failed(exc) from None
+    response.headers["ETag"] = etag(expense.version)
+    return expense
 
 
-@expenses.patch("/{expense_id}", response_model=ExpenseOut, summary="Change some fields")
+@expenses.patch(
+    "/{expense_id}",
+    response_model=ExpenseOut,
+    summary="Change some fields",
+    responses=PRECONDITION,
+)
 async def patch_expense(
-    expense_id: str, body: ExpensePatch, user: CurrentUser, ledger: LedgerDep
+    expense_id: ExpenseId,
+    body: ExpensePatch,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
 ) -> ExpenseOut:
     current = await ledger.owned(user.user_id, expense_id)
     merged = fields_for_patch(current, body.model_dump(exclude_unset=True))
@@ -359,12 +423,22 @@ async def patch_expense(
     except ValidationError as exc:
         raise unprocessable(describe(exc)) from None
     fields = await ledger.stored_fields(user.user_id, full)
-    return await ledger.replace(user, current, fields)
+    try:
+        expense = await ledger.replace(user, current, fields, IfMatch.parse(if_match))
+    except PreconditionFailedError as exc:
+        raise precondition_failed(exc) from None
+    response.headers["ETag"] = etag(expense.version)
+    return expense
 
 
-@expenses.delete("/{expense_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_expense(expense_id: str, user: CurrentUser, ledger: LedgerDep) -> None:
-    await ledger.delete(user.user_id, expense_id)
+@expenses.delete("/{expense_id}", status_code=status.HTTP_204_NO_CONTENT, responses=PRECONDITION)
+async def delete_expense(
+    expense_id: ExpenseId, user: CurrentUser, ledger: LedgerDep, if_match: IfMatchHeader = None
+) -> None:
+    try:
+        await ledger.delete(user.user_id, expense_id, IfMatch.parse(if_match))
+    except PreconditionFailedError as exc:
+        raise precondition_failed(exc) from None
 
 
 @categories.get("", response_model=list[CategoryOut], summary="Built-in categories, then your own")
