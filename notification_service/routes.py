@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from pymongo import ReturnDocument
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from notification_service.models import (
     NotificationOut,
     NotificationPage,
     Preferences,
+    PreferencesIn,
+    PreferencesPatch,
     ReadAll,
     UnreadCount,
 )
@@ -76,11 +79,32 @@ async def read_preferences(user: CurrentUser, runtime: Runtime) -> Preferences:
     response_model=Preferences,
     summary="Where alerts reach you: the in-app feed (and live stream), email",
 )
-async def write_preferences(body: Preferences, user: CurrentUser, runtime: Runtime) -> Preferences:
+async def write_preferences(
+    body: PreferencesIn, user: CurrentUser, runtime: Runtime
+) -> Preferences:
+    """Replaces both settings (both required); to change one, PATCH."""
     await runtime.db.preferences.replace_one(
         {"_id": user.user_id}, {**body.model_dump(), "updated_at": utcnow()}, upsert=True
     )
-    return body
+    return Preferences(**body.model_dump())
+
+
+@router.patch("/preferences", response_model=Preferences, summary="Change some preferences")
+async def patch_preferences(
+    body: PreferencesPatch, user: CurrentUser, runtime: Runtime
+) -> Preferences:
+    """Only the fields sent change; the others keep their value."""
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if len(changes) != len(body.model_fields_set):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "preferences cannot be null")
+    doc = await runtime.db.preferences.find_one_and_update(
+        {"_id": user.user_id},
+        {"$set": {**changes, "updated_at": utcnow()}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert doc is not None  # upserted
+    return Preferences(**{k: doc[k] for k in ("in_app", "email") if k in doc})
 
 
 @router.get(

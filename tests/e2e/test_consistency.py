@@ -124,3 +124,21 @@ async def test_unknown_paths_under_a_service_are_404_not_read_as_ids(
     response = await client.get(missing, headers=account.headers)
     assert response.status_code == 404
     assert detail(response) == "no expense 00000000-0000-4000-8000-000000000000"
+
+
+async def test_preferences_patch_changes_only_what_is_sent(client: httpx.AsyncClient) -> None:
+    account = await register_and_login(client)
+    url = "/api/notifications/preferences"
+    off = await client.put(url, json={"in_app": True, "email": False}, headers=account.headers)
+    assert off.json() == {"in_app": True, "email": False}
+    patched = await client.patch(url, json={"in_app": False}, headers=account.headers)
+    assert patched.status_code == 200, patched.text
+    assert patched.json() == {"in_app": False, "email": False}  # email stays off
+    assert (await client.get(url, headers=account.headers)).json() == patched.json()
+    # PUT replaces, so it needs both: a partial PUT no longer resets the other to its default.
+    partial = await client.put(url, json={"in_app": True}, headers=account.headers)
+    assert partial.status_code == 422
+    assert "email" in error_text(partial)
+    assert (await client.get(url, headers=account.headers)).json()["email"] is False
+    null = await client.patch(url, json={"email": None}, headers=account.headers)
+    assert null.status_code == 422

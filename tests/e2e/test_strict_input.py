@@ -90,11 +90,15 @@ async def test_plain_amounts_still_accepted(client: httpx.AsyncClient) -> None:
 
 async def test_flags_are_booleans(client: httpx.AsyncClient) -> None:
     account = await register_and_login(client)
-    prefs = await client.put(
-        "/api/notifications/preferences", json={"email": 0}, headers=account.headers
-    )
-    assert prefs.status_code == 422, prefs.text
-    assert "email" in error_text(prefs)
+    for method in ("PUT", "PATCH"):
+        prefs = await client.request(
+            method,
+            "/api/notifications/preferences",
+            json={"in_app": True, "email": 0},
+            headers=account.headers,
+        )
+        assert prefs.status_code == 422, prefs.text
+        assert "email" in error_text(prefs)
     stored = await client.get("/api/notifications/preferences", headers=account.headers)
     assert stored.json()["email"] is True
     budget = await client.post(
