@@ -284,9 +284,9 @@ class BudgetBook:
                 BudgetStatus(
                     budget_id=budget["_id"],
                     month=month,
-                    budget_month=budget["month"],
+                    repeated_from=budget["month"] if budget["month"] != month else None,
                     category=category,
-                    limit=from_cents(limit),
+                    amount=from_cents(limit),
                     spent=from_cents(spent),
                     remaining=from_cents(limit - spent),
                     percent_used=percent(spent, limit),

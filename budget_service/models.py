@@ -82,9 +82,12 @@ class State(StrEnum):
 class BudgetStatus(BaseModel):
     budget_id: str
     month: str = Field(description="the month asked about")
-    budget_month: str = Field(description="the month the budget was set for (repeat)")
+    repeated_from: str | None = Field(
+        description="the earlier month of the repeating budget in force; null for the month's "
+        "own budget"
+    )
     category: str | None
-    limit: MoneyTotal
+    amount: MoneyTotal = Field(description="the budget's amount")
     spent: MoneyTotal
     remaining: MoneyTotal
     percent_used: Decimal

@@ -98,7 +98,7 @@ async def test_status_math_to_the_cent_and_states(client: httpx.AsyncClient) -> 
     status = await settled(client, account, "2026-10", None, "360.15")
     assert status[None]["budget_id"] == overall["id"]
     assert (
-        status[None]["limit"],
+        status[None]["amount"],
         status[None]["remaining"],
         status[None]["percent_used"],
         status[None]["state"],
@@ -329,6 +329,8 @@ async def test_hard_limit_applies_from_the_answer_even_when_events_lag(
         # Switched to hard: a soft category budget, then PATCH hard_limit.
         food = await set_budget(client, account, month="2026-03", category="food", amount="20")
         assert (await spend(client, account, "15", "2026-03-03")).status_code == 201
+        # Spending from before a limit was hard counts once budget_service has its event.
+        await settled(client, account, "2026-03", "food", "15.00")
         hard = await client.patch(
             f"/api/budgets/{food['id']}", headers=account.headers, json={"hard_limit": True}
         )
@@ -339,6 +341,7 @@ async def test_hard_limit_applies_from_the_answer_even_when_events_lag(
         # Lowered: a hard budget of another month, then a smaller amount.
         feb = await set_budget(client, account, month="2026-02", amount="100", hard_limit=True)
         assert (await spend(client, account, "50", "2026-02-03")).status_code == 201
+        await settled(client, account, "2026-02", None, "50.00")
         lowered = await client.patch(
             f"/api/budgets/{feb['id']}", headers=account.headers, json={"amount": "60"}
         )
@@ -379,9 +382,9 @@ async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -
     assert [b["id"] for b in march.json()] == [repeating["id"]]
     await set_budget(client, account, month="2026-02", amount="450")  # February only
     status = await status_of(client, account, "2026-02")
-    assert status[None]["limit"] == "450.00"
+    assert (status[None]["amount"], status[None]["repeated_from"]) == ("450.00", None)
     status = await status_of(client, account, "2026-03")
-    assert (status[None]["limit"], status[None]["budget_month"]) == ("400.00", "2026-01")
+    assert (status[None]["amount"], status[None]["repeated_from"]) == ("400.00", "2026-01")
 
     same = await client.post(
         "/api/budgets",
@@ -395,7 +398,7 @@ async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -
     assert shorthand.status_code == 201
     assert shorthand.json()["month"] == datetime.now(UTC).strftime("%Y-%m")
     monthly = await client.get("/api/budget/status", headers=account.headers)
-    assert (monthly.json()["limit"], monthly.json()["state"]) == ("999.99", "ok")
+    assert (monthly.json()["amount"], monthly.json()["state"]) == ("999.99", "ok")
     # Again: only the amount changes; a hard limit set meanwhile stays.
     await client.patch(
         f"/api/budgets/{shorthand.json()['id']}", headers=account.headers, json={"hard_limit": True}
