@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from budget_service.alerts import evaluate
 from budget_service.storage import lock_month, purge_user
 from shared.consumer import Handler
-from shared.events import EventEnvelope, EventType, ExpenseSnapshot
+from shared.events import EventEnvelope, EventType, ExpensesImported, ExpenseSnapshot
 from shared.money import to_cents
 from shared.outbox import UnitOfWork
 from shared.users import user_directory_handlers
@@ -55,9 +55,55 @@ async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
         await evaluate(uow, user_id, touched_month, categories)
 
 
+async def on_expenses_imported(event: EventEnvelope, uow: UnitOfWork) -> None:
+    """A batch of new expenses from an import: projected together, alerts checked once per
+    month touched. Expenses already known (a redelivery, or a later change that came first)
+    are left alone, as ``on_expense`` would."""
+    batch = event.payload()
+    assert isinstance(batch, ExpensesImported)
+    user_id = event.user_id
+    assert user_id is not None
+    projection = uow.db.expense_projection
+    ids = [expense.expense_id for expense in batch.expenses]
+    known = {
+        doc["_id"]
+        async for doc in projection.find({"_id": {"$in": ids}}, {"_id": 1}, session=uow.session)
+    }
+    fresh = [expense for expense in batch.expenses if expense.expense_id not in known]
+    if not fresh:
+        return
+    touched: dict[str, set[str | None]] = {}
+    for expense in fresh:
+        touched.setdefault(expense.date.isoformat()[:7], set()).add(expense.category)
+    for month in sorted(touched):
+        await lock_month(uow, user_id, month)
+    await projection.insert_many(
+        [
+            {
+                "_id": expense.expense_id,
+                "user_id": user_id,
+                "version": expense.version,
+                "kind": expense.kind,
+                "base_amount_cents": to_cents(expense.base_amount),
+                "month": expense.date.isoformat()[:7],
+                "category": expense.category,
+                "deleted": False,
+            }
+            for expense in fresh
+        ],
+        session=uow.session,
+    )
+    await uow.db.reservations.delete_many(
+        {"_id": {"$in": [expense.expense_id for expense in fresh]}}, session=uow.session
+    )
+    for month, categories in sorted(touched.items()):
+        await evaluate(uow, user_id, month, categories)
+
+
 HANDLERS: Mapping[EventType, Handler] = {
     **user_directory_handlers(purge_user),
     EventType.EXPENSE_CREATED: on_expense,
     EventType.EXPENSE_UPDATED: on_expense,
     EventType.EXPENSE_DELETED: on_expense,
+    EventType.EXPENSES_IMPORTED: on_expenses_imported,
 }

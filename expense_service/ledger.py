@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import HTTPException, status
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from expense_service.limits import HardLimits
 from expense_service.models import ExpenseFields, ExpenseOut, ImportProblem
@@ -21,7 +22,13 @@ from expense_service.storage import (
 )
 from shared.auth import Principal
 from shared.etags import IfMatch
-from shared.events import ExpenseCreated, ExpenseDeleted, ExpenseUpdated
+from shared.events import (
+    ExpenseCreated,
+    ExpenseDeleted,
+    ExpensesImported,
+    ExpenseSnapshot,
+    ExpenseUpdated,
+)
 from shared.money import to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
@@ -258,71 +265,125 @@ class Ledger:
 
     async def import_rows(
         self, user: Principal, rows: list[tuple[int, ExpenseFields]]
-    ) -> tuple[int, int, list[ImportProblem]]:
-        """Imports valid rows in batches; returns (imported, skipped as already imported,
-        problems). A row's fingerprint is its content plus how many equal rows came before it
-        in the file, so two identical coffees on one day both import, once. A row under a
-        hard-limit budget is admitted (or refused) like any other expense."""
+    ) -> ImportOutcome:
+        """Imports valid rows in batches, each batch one transaction with one
+        ``expenses.imported`` event. A row's fingerprint is its content plus how many equal
+        rows came before it in the file, so two identical coffees on one day both import, once,
+        and importing a file again (after an interruption, say) adds only what is missing.
+        Categories the file names that the user does not have are created with the first
+        batch. A row under a hard-limit budget is admitted (or refused) like any other expense.
+        Raises ImportInterruptedError, saying how far it got, if a batch cannot be written."""
         user_id = user.user_id
         currency = await self.user_currency(user_id)
         categories = await self.categories(user_id)
-        problems: list[ImportProblem] = []
+        hard_limit_applies = await self.limits.checker(user_id)
+        outcome = ImportOutcome()
         seen: dict[str, int] = {}
-        prepared: list[tuple[str, dict[str, Any]]] = []
+        prepared: list[tuple[int, str, dict[str, Any]]] = []
         for line, body in rows:
+            if body.category not in categories:
+                categories.add(body.category)
+                outcome.created_categories.append(body.category)
             try:
                 fields = await self.stored_fields(user_id, body, categories, currency)
             except HTTPException as exc:
-                problems.append(ImportProblem(line=line, detail=str(exc.detail)))
+                outcome.problems.append(ImportProblem(line=line, detail=str(exc.detail)))
                 continue
             content = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
             seen[content] = seen.get(content, 0) + 1
             key = f"{user_id}:{content}:{seen[content]}"
-            if await self.limits.applies(user_id, fields["month"], fields["category"]):
+            if fields["kind"] == "expense" and hard_limit_applies(
+                fields["month"], fields["category"]
+            ):
                 if await self.db.import_fingerprints.find_one({"_id": key}):
-                    prepared.append((key, fields))  # imported before: skipped below
+                    prepared.append((line, key, fields))  # imported before: skipped below
                     continue
                 try:
                     fields["_id"] = new_expense_id()
                     await self.limits.admit(user_id, user.token, fields["_id"], 1, fields)
                 except HTTPException as exc:
-                    problems.append(ImportProblem(line=line, detail=str(exc.detail)))
+                    outcome.problems.append(ImportProblem(line=line, detail=str(exc.detail)))
                     continue
-            prepared.append((key, fields))
+            prepared.append((line, key, fields))
 
-        imported = skipped = 0
+        used = {fields["category"] for _, _, fields in prepared}
+        outcome.created_categories = [c for c in outcome.created_categories if c in used]
         for start in range(0, len(prepared), IMPORT_BATCH):
             batch = prepared[start : start + IMPORT_BATCH]
+            new_categories = outcome.created_categories if start == 0 else []
 
             async def write(
-                uow: UnitOfWork, batch: list[tuple[str, dict[str, Any]]] = batch
+                uow: UnitOfWork,
+                batch: list[tuple[int, str, dict[str, Any]]] = batch,
+                new: list[str] = new_categories,
             ) -> int:
-                keys = [key for key, _ in batch]
-                known = {
-                    doc["_id"]
-                    async for doc in uow.db.import_fingerprints.find(
-                        {"_id": {"$in": keys}}, {"_id": 1}, session=uow.session
-                    )
-                }
-                docs, fingerprints = [], []
-                for key, fields in batch:
-                    if key in known:
-                        continue
-                    stored = {k: v for k, v in fields.items() if k != "_id"}
-                    doc = expense_document(user_id, fields.get("_id") or new_expense_id(), stored)
-                    docs.append(doc)
-                    fingerprints.append({"_id": key, "user_id": user_id, "expense_id": doc["_id"]})
-                if docs:
-                    await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
-                    await uow.db.expenses.insert_many(docs, session=uow.session)
-                    for doc in docs:
-                        await uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
-                return len(docs)
+                return await self._import_batch(uow, user_id, batch, new)
 
-            added = await self.outbox.run(write)
-            imported += added
-            skipped += len(batch) - added
-        return imported, skipped, problems
+            try:
+                added = await self.outbox.run(write)
+            except PyMongoError as exc:
+                raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
+            outcome.imported += added
+            outcome.skipped += len(batch) - added
+        return outcome
+
+    async def _import_batch(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        batch: list[tuple[int, str, dict[str, Any]]],
+        new_categories: list[str],
+    ) -> int:
+        for name in new_categories:
+            await uow.db.categories.update_one(
+                {"user_id": user_id, "key": name},
+                {"$setOnInsert": {"_id": str(uuid.uuid4()), "created_at": utcnow()}},
+                upsert=True,
+                session=uow.session,
+            )
+        keys = [key for _, key, _ in batch]
+        known = {
+            doc["_id"]
+            async for doc in uow.db.import_fingerprints.find(
+                {"_id": {"$in": keys}}, {"_id": 1}, session=uow.session
+            )
+        }
+        docs, fingerprints = [], []
+        for _, key, fields in batch:
+            if key in known:
+                continue
+            stored = {k: v for k, v in fields.items() if k != "_id"}
+            doc = expense_document(user_id, fields.get("_id") or new_expense_id(), stored)
+            docs.append(doc)
+            fingerprints.append({"_id": key, "user_id": user_id, "expense_id": doc["_id"]})
+        if docs:
+            await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
+            await uow.db.expenses.insert_many(docs, session=uow.session)
+            await uow.emit(
+                ExpensesImported(expenses=[ExpenseSnapshot(**snapshot(doc)) for doc in docs]),
+                user_id=user_id,
+            )
+        return len(docs)
+
+
+@dataclass
+class ImportOutcome:
+    imported: int = 0
+    skipped: int = 0
+    problems: list[ImportProblem] = field(default_factory=list)
+    created_categories: list[str] = field(default_factory=list)
+
+
+class ImportInterruptedError(Exception):
+    """A batch could not be written: the batches before it are imported, nothing after."""
+
+    def __init__(self, outcome: ImportOutcome, line: int, cause: str) -> None:
+        super().__init__(
+            f"the import stopped at line {line}: {outcome.imported} rows before it were "
+            f"imported, none from it on ({cause}). Import the same file again to add the rest: "
+            "rows already imported are skipped."
+        )
+        self.outcome = outcome
 
 
 async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any]) -> Document:

@@ -167,3 +167,8 @@ class ImportResult(BaseModel):
     imported: int
     skipped: int = Field(description="Rows already imported before (same file imported again)")
     errors: list[ImportProblem]
+    created_categories: list[str] = Field(
+        default_factory=list, description="Categories the file named that you did not have yet"
+    )
+    delimiter: str = Field(default=",", description="The field separator read from the header")
+    decimal: str = Field(default="point", description="The decimal mark: point or comma")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import (
     APIRouter,
@@ -23,7 +23,12 @@ from pydantic import BeforeValidator, ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
-from expense_service.ledger import Ledger, fields_for_patch, unprocessable
+from expense_service.ledger import (
+    ImportInterruptedError,
+    Ledger,
+    fields_for_patch,
+    unprocessable,
+)
 from expense_service.limits import HardLimits
 from expense_service.models import (
     CategoryIn,
@@ -300,23 +305,59 @@ async def export(
         }
     },
 )
-async def import_csv(request: Request, user: CurrentUser, ledger: LedgerDep) -> ImportResult:
+async def import_csv(
+    request: Request,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    decimal: Annotated[
+        Literal["point", "comma"] | None,
+        Query(description="the decimal mark of the amounts; detected when left out"),
+    ] = None,
+    amounts: Annotated[
+        Literal["signed", "positive"] | None,
+        Query(
+            description="signed: a bank statement, negative amounts are expenses and positive "
+            "ones income (without a kind column); detected when left out (most amounts "
+            "negative)"
+        ),
+    ] = None,
+) -> ImportResult:
     """Columns (header names, any case): date and amount required; category (default other),
-    description, tags (separated by ';'), kind, currency, base_amount. Up to 5 MB and 50,000
-    rows. Valid rows are imported, each invalid one reported with its line number; importing
-    the same file again adds nothing."""
+    description, tags (separated by ';'), kind, currency, base_amount; the usual names of bank
+    and Firefly III exports are understood too (Buchungstag, Betrag, Payee, currency_code,
+    type: withdrawal/deposit...). The delimiter (`,` `;` tab `|`) is detected; a decimal comma
+    (`12,50`, `1.234,56`) is taken when declared with `decimal=comma` or detected (a `;` file,
+    or amounts ending in a comma and 1-2 digits). Dates: `2026-10-31`, `31.10.2026` or
+    `2026/10/31`. Without a kind column, a bank statement (`amounts=signed`, or most amounts
+    negative) has negative amounts as expenses and positive ones as income. Categories you do
+    not have yet are created (listed in `created_categories`). Up to 5 MB and 50,000 rows.
+    Valid rows are imported, each invalid one reported with its line number; importing the
+    same file again adds only what is missing, so an interrupted import (503, saying how far
+    it got) is finished by importing the file again."""
     content = await _upload(request)
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise unprocessable("the file is not UTF-8 text") from None
     try:
-        rows, problems = parse_csv(text, IMPORT_MAX_ROWS)
+        parsed = parse_csv(
+            text, IMPORT_MAX_ROWS, decimal, None if amounts is None else amounts == "signed"
+        )
     except CsvFormatError as exc:
         raise unprocessable(str(exc)) from None
-    imported, skipped, refused = await ledger.import_rows(user, rows)
+    try:
+        outcome = await ledger.import_rows(user, parsed.rows)
+    except ImportInterruptedError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}
+        ) from None
     return ImportResult(
-        imported=imported, skipped=skipped, errors=sorted(problems + refused, key=lambda p: p.line)
+        imported=outcome.imported,
+        skipped=outcome.skipped,
+        errors=sorted(parsed.problems + outcome.problems, key=lambda p: p.line),
+        created_categories=outcome.created_categories,
+        delimiter=parsed.delimiter,
+        decimal=parsed.decimal,
     )
 
 

@@ -83,7 +83,14 @@ async def test_export_then_import_gives_identical_totals(client: httpx.AsyncClie
         files={"file": ("expenses.csv", exported.content, "text/csv")},
     )
     assert imported.status_code == 200, imported.text
-    assert imported.json() == {"imported": 7, "skipped": 0, "errors": []}
+    assert imported.json() == {
+        "imported": 7,
+        "skipped": 0,
+        "errors": [],
+        "created_categories": [],
+        "delimiter": ",",
+        "decimal": "point",
+    }
 
     source_items = await all_expenses(client, source)
     target_items = await all_expenses(client, target)
@@ -102,7 +109,14 @@ async def test_export_then_import_gives_identical_totals(client: httpx.AsyncClie
         content=exported.content,
         headers={**target.headers, "Content-Type": "text/csv"},
     )
-    assert again.json() == {"imported": 0, "skipped": 7, "errors": []}
+    assert again.json() == {
+        "imported": 0,
+        "skipped": 7,
+        "errors": [],
+        "created_categories": [],
+        "delimiter": ",",
+        "decimal": "point",
+    }
     assert len(await all_expenses(client, target)) == 7
 
 
@@ -119,7 +133,7 @@ async def test_bad_lines_are_reported_by_number_and_good_ones_imported(
         "",  # 6: blank, ignored
         "2026-11-04,2.50,,no category: other,",  # 7
         "2026-11-05,1.234,food,3 places,",  # 8
-        "2026-11-06,4.00,yachts,unknown category,",  # 9
+        "2026-11-06,4.00,yachts,a new category: created,",  # 9
         '2026-11-07,6.00,food,"multi',  # 10-11: a quoted newline
         'line",',
         "2026-11-08,7.00,food,ok last,",  # 12
@@ -131,22 +145,22 @@ async def test_bad_lines_are_reported_by_number_and_good_ones_imported(
     )
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result["imported"] == 4
-    assert [e["line"] for e in result["errors"]] == [3, 4, 5, 8, 9]
+    assert (result["imported"], result["created_categories"]) == (5, ["yachts"])
+    assert [e["line"] for e in result["errors"]] == [3, 4, 5, 8]
     details = {e["line"]: e["detail"] for e in result["errors"]}
     assert "date" in details[3]
     assert "greater than 0" in details[4]
     assert "decimal" in details[5]
     assert "2 decimal places" in details[8]
-    assert "unknown category" in details[9]
     items = await all_expenses(client, account)
     assert sorted(Decimal(i["amount"]) for i in items) == [
         Decimal("2.50"),
+        Decimal("4.00"),
         Decimal("6.00"),
         Decimal("7.00"),
         Decimal("10.00"),
     ]
-    assert {i["category"] for i in items} == {"food", "other"}
+    assert {i["category"] for i in items} == {"food", "other", "yachts"}
     assert next(i for i in items if i["amount"] == "10.00")["tags"] == ["x", "y"]
 
 
