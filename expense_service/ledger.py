@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,7 +265,10 @@ class Ledger:
         return await self.outbox.run(write)
 
     async def import_rows(
-        self, user: Principal, rows: list[tuple[int, ExpenseFields]]
+        self,
+        user: Principal,
+        rows: list[tuple[int, ExpenseFields]],
+        progress: Progress | None = None,
     ) -> ImportOutcome:
         """Imports valid rows in batches, each batch one transaction with one
         ``expenses.imported`` event. A row's fingerprint is its content plus how many equal
@@ -325,6 +329,9 @@ class Ledger:
                 raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
             outcome.imported += added
             outcome.skipped += len(batch) - added
+            if progress is not None:
+                refused = len(rows) - len(prepared)
+                await progress(outcome, refused + start + len(batch))
         return outcome
 
     async def _import_batch(
@@ -372,6 +379,9 @@ class ImportOutcome:
     skipped: int = 0
     problems: list[ImportProblem] = field(default_factory=list)
     created_categories: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[ImportOutcome, int], Awaitable[None]]
 
 
 class ImportInterruptedError(Exception):

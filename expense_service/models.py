@@ -6,7 +6,7 @@ import datetime as dt
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -172,3 +172,24 @@ class ImportResult(BaseModel):
     )
     delimiter: str = Field(default=",", description="The field separator read from the header")
     decimal: str = Field(default="point", description="The decimal mark: point or comma")
+
+
+class ImportJob(BaseModel):
+    """A large import in progress or done (GET /api/expenses/imports/{id})."""
+
+    id: str
+    state: Literal["running", "done", "failed", "interrupted"] = Field(
+        description="interrupted: the service stopped mid-way; import the file again to finish"
+    )
+    rows: int = Field(description="rows in the file")
+    processed: int = Field(description="rows dealt with so far (imported, skipped or refused)")
+    imported: int
+    skipped: int
+    errors: list[ImportProblem] = Field(description="the first 1,000 refused rows, by line")
+    errors_total: int
+    created_categories: list[str]
+    delimiter: str
+    decimal: str
+    detail: str | None = Field(description="why a failed or interrupted import stopped")
+    created_at: datetime
+    finished_at: datetime | None

@@ -18,11 +18,12 @@ from fastapi import (
     Response,
     status,
 )
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BeforeValidator, ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
+from expense_service.imports import SYNC_ROWS, ImportJobs, read_job
 from expense_service.ledger import (
     ImportInterruptedError,
     Ledger,
@@ -38,6 +39,7 @@ from expense_service.models import (
     ExpenseOut,
     ExpensePage,
     ExpensePatch,
+    ImportJob,
     ImportResult,
     Kind,
     MonthlyTotals,
@@ -291,6 +293,12 @@ async def export(
     "/import",
     response_model=ImportResult,
     summary="Import a CSV file (multipart field 'file', or a text/csv body)",
+    responses={
+        202: {
+            "model": ImportJob,
+            "description": f"Over {SYNC_ROWS} rows: imported in the background; follow Location",
+        }
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -309,6 +317,7 @@ async def import_csv(
     request: Request,
     user: CurrentUser,
     ledger: LedgerDep,
+    response: Response,
     decimal: Annotated[
         Literal["point", "comma"] | None,
         Query(description="the decimal mark of the amounts; detected when left out"),
@@ -333,7 +342,10 @@ async def import_csv(
     not have yet are created (listed in `created_categories`). Up to 5 MB and 50,000 rows.
     Valid rows are imported, each invalid one reported with its line number; importing the
     same file again adds only what is missing, so an interrupted import (503, saying how far
-    it got) is finished by importing the file again."""
+    it got) is finished by importing the file again.
+
+    Files of more than 2,000 rows are imported in the background: the answer is 202 with
+    `Location: /api/expenses/imports/{id}`, whose status shows progress and then the report."""
     content = await _upload(request)
     try:
         text = content.decode("utf-8-sig")
@@ -345,6 +357,17 @@ async def import_csv(
         )
     except CsvFormatError as exc:
         raise unprocessable(str(exc)) from None
+    if len(parsed.rows) > SYNC_ROWS:
+        jobs: ImportJobs = request.app.state.import_jobs
+        job = await jobs.start(
+            ledger, user, parsed.rows, parsed.problems, parsed.delimiter, parsed.decimal
+        )
+        location = f"/api/expenses/imports/{job.id}"
+        return JSONResponse(  # type: ignore[return-value]
+            job.model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )
     try:
         outcome = await ledger.import_rows(user, parsed.rows)
     except ImportInterruptedError as exc:
@@ -359,6 +382,22 @@ async def import_csv(
         delimiter=parsed.delimiter,
         decimal=parsed.decimal,
     )
+
+
+def _job_id(job_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(job_id, request)
+
+
+@expenses.get(
+    "/imports/{job_id}", response_model=ImportJob, summary="A background import's progress"
+)
+async def import_status(
+    job_id: Annotated[str, Depends(_job_id)], user: CurrentUser, runtime: Runtime
+) -> ImportJob:
+    job = await read_job(runtime.db, user.user_id, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no import {job_id}")
+    return job
 
 
 async def _upload(request: Request) -> bytes:
