@@ -134,10 +134,9 @@ class BudgetBook:
                 }
                 await uow.db.budgets.replace_one({"_id": existing["_id"]}, doc, session=uow.session)
             await self._after_change(uow, existing, doc, current_month)
-            if doc["hard_limit"]:
-                await self.expense_service.push_budget(
-                    user.token, upserted_event(doc)
-                )  # before the commit
+            # Before the commit: a hard limit applies from the answer on, and a budget counts as
+            # the account's data for a currency change (budget_service.expense_client).
+            await self.expense_service.push_budget(user.token, upserted_event(doc))
             return doc, existing is None
 
         doc, created = await self.outbox.run(write)

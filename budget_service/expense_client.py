@@ -4,15 +4,18 @@ Categories: a budget may only name a category the user has (built-in or their ow
 rule an expense follows; expense_service owns categories, so budget_service asks it, with the
 caller's token, and only for a name that is not built in.
 
-Hard limits take effect the moment their budget is answered for.
+Budget changes are pushed to expense_service before they commit, for two reasons. Hard limits
+take effect the moment their budget is answered for (below). And a budget's amount is in the
+user's currency, which may only change while the account has no data: expense_service decides
+that, so it must know of every budget at once.
 
 expense_service asks budget_service about an expense only when its copy of budgets says a
 hard limit may apply (so ordinary expenses cost no call and survive budget_service being down).
 That copy follows ``budget.*`` events, which arrive a few milliseconds (or, under load,
 seconds) after the budget is committed; a hard limit known only through them would leave a
-window in which expenses slip past it. So a change that leaves a budget with ``hard_limit`` is
-also pushed to expense_service's copy directly, inside the budget's transaction and before it
-commits: once ``POST /api/budgets`` answers, every expense that starts afterwards sees it.
+window in which expenses slip past it. So every budget change is also pushed to
+expense_service's copy directly, inside the budget's transaction and before it commits: once
+``POST /api/budgets`` answers, every expense that starts afterwards sees it.
 
 If the push fails, the budget change fails with it (nothing is written) and the client is told
 to retry. A push whose change then does not commit leaves a hard budget in the copy that never

@@ -136,7 +136,7 @@ class Stack:
             env["DATA_DIR"] = str(self.data_dir / name)
         if name == "expense_service":
             env["BUDGET_SERVICE_URL"] = self.service_url("budget_service")
-        if name == "budget_service":
+        if name in ("budget_service", "user_service"):
             env["EXPENSE_SERVICE_URL"] = self.service_url("expense_service")
         if name == "gateway":
             env["UPSTREAMS"] = json.dumps({s: [self.service_url(s)] for s in SERVICES})

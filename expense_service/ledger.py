@@ -62,14 +62,17 @@ class Ledger:
     # -- reading what a write needs ----------------------------------------------------------
 
     async def user_currency(self, user_id: str) -> str:
-        """The user's currency from the local profile, fed by user events. Right after
-        registration the event may still be on its way, so wait for it a little."""
+        return str((await self.profile(user_id))["currency"])
+
+    async def profile(self, user_id: str) -> Document:
+        """The user's local profile, fed by user events. Right after registration the event
+        may still be on its way, so wait for it a little."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PROFILE_WAIT_SECONDS
         while True:
             profile = await user_profile(self.db, user_id)
             if profile is not None:
-                return str(profile["currency"])
+                return profile
             if loop.time() > deadline:
                 raise HTTPException(
                     status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -139,7 +142,8 @@ class Ledger:
         user_id = user.user_id
         key_id = f"{user_id}:{idempotency_key}" if idempotency_key else None
         request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-        fields = await self.stored_fields(user_id, body)
+        profile = await self.profile(user_id)
+        fields = await self.stored_fields(user_id, body, currency=profile["currency"])
         expense_id = new_expense_id()
         admitted = False
         for _ in range(50):
@@ -167,6 +171,8 @@ class Ledger:
                         )
                     except DuplicateKeyError:
                         raise _KeyTakenError from None
+                if not profile.get("has_data"):
+                    await mark_has_data(uow, user_id, profile["currency"])
                 await uow.db.expenses.insert_one(doc, session=uow.session)
                 await uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
 
@@ -278,7 +284,8 @@ class Ledger:
         batch. A row under a hard-limit budget is admitted (or refused) like any other expense.
         Raises ImportInterruptedError, saying how far it got, if a batch cannot be written."""
         user_id = user.user_id
-        currency = await self.user_currency(user_id)
+        profile = await self.profile(user_id)
+        currency = str(profile["currency"])
         categories = await self.categories(user_id)
         hard_limit_applies = await self.limits.checker(user_id)
         outcome = ImportOutcome()
@@ -314,18 +321,22 @@ class Ledger:
         outcome.created_categories = [c for c in outcome.created_categories if c in used]
         for start in range(0, len(prepared), IMPORT_BATCH):
             batch = prepared[start : start + IMPORT_BATCH]
-            new_categories = outcome.created_categories if start == 0 else []
+            first = start == 0
+            new_categories = outcome.created_categories if first else []
 
             async def write(
                 uow: UnitOfWork,
                 batch: list[tuple[int, str, dict[str, Any]]] = batch,
                 new: list[str] = new_categories,
+                first: bool = first,
             ) -> int:
+                if first and not profile.get("has_data"):
+                    await mark_has_data(uow, user_id, currency)
                 return await self._import_batch(uow, user_id, batch, new)
 
             try:
                 added = await self.outbox.run(write)
-            except PyMongoError as exc:
+            except (PyMongoError, CurrencyChangedError) as exc:
                 raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
             outcome.imported += added
             outcome.skipped += len(batch) - added
@@ -394,6 +405,24 @@ class ImportInterruptedError(Exception):
             "rows already imported are skipped."
         )
         self.outcome = outcome
+
+
+class CurrencyChangedError(Exception):
+    """The user's currency changed between reading it and writing their first expense."""
+
+
+async def mark_has_data(uow: UnitOfWork, user_id: str, currency: str) -> None:
+    """Records, with a user's first expense, that their account now has data in ``currency``:
+    from then on the currency may not change (``/internal/currency``). Both write the profile,
+    so a first expense and a currency change conflict and one of them retries: no expense is
+    ever recorded in a currency the account has already left."""
+    result = await uow.db.users.update_one(
+        {"_id": user_id, "currency": currency},
+        {"$set": {"has_data": True}},
+        session=uow.session,
+    )
+    if result.matched_count != 1:
+        raise CurrencyChangedError
 
 
 async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any]) -> Document:

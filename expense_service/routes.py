@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
 from expense_service.imports import SYNC_ROWS, ImportJobs, read_job
 from expense_service.ledger import (
+    CurrencyChangedError,
     ImportInterruptedError,
     Ledger,
     fields_for_patch,
@@ -142,7 +143,13 @@ async def create_expense(
 ) -> ExpenseOut:
     """With an `Idempotency-Key`, repeating the request (same key, same body) returns the
     first answer and stores nothing more, for 24 hours."""
-    expense, created = await ledger.create(user, body, idempotency_key)
+    try:
+        expense, created = await ledger.create(user, body, idempotency_key)
+    except CurrencyChangedError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "your currency changed while this expense was being recorded; send it again",
+        ) from None
     response.headers["Location"] = f"/api/expenses/{expense.id}"
     response.headers["ETag"] = etag(expense.version)
     if not created:

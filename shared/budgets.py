@@ -51,12 +51,14 @@ async def store_budget_copy(
 ) -> bool:
     """Keeps the newest version of a budget in the copy; returns whether it was stored.
 
-    budget_service pushes a hard-limit budget to expense_service (``committed=False``) *before*
+    budget_service pushes every budget change to expense_service (``committed=False``) *before*
     committing it, so that the copy knows of it by the time the client has its answer. Such a
-    push only ever adds a newer version. If that change then fails to commit, the copy holds a
-    version that never was: harmless, because the copy only decides *whether to ask*
-    budget_service, which decides on its own data; and the event of whatever change does commit
-    that version replaces it (``committed=True`` also replaces an equal version).
+    push only ever adds a newer version, and never takes away a hard limit or a repeat the copy
+    already has (it keeps them until an event confirms), because its change may yet fail to
+    commit. A copy that says "hard" where budget_service says otherwise is harmless: the copy
+    only decides *whether to ask* budget_service, which decides on its own data. The event of
+    whatever change does commit that version replaces it (``committed=True`` also replaces an
+    equal version).
     """
     current = await uow.db.budgets.find_one({"_id": budget.budget_id}, session=uow.session)
     if current is not None and (
@@ -65,6 +67,10 @@ async def store_budget_copy(
         or (current["version"] == budget.version and not committed)
     ):
         return False
+    hard_limit, repeat = budget.hard_limit, budget.repeat
+    if not committed and current is not None:
+        hard_limit = hard_limit or bool(current.get("hard_limit"))
+        repeat = repeat or bool(current.get("repeat"))
     await uow.db.budgets.replace_one(
         {"_id": budget.budget_id},
         {
@@ -72,8 +78,8 @@ async def store_budget_copy(
             "month": budget.month,
             "category": budget.category,
             "amount_cents": to_cents(budget.amount),
-            "repeat": budget.repeat,
-            "hard_limit": budget.hard_limit,
+            "repeat": repeat,
+            "hard_limit": hard_limit,
             "version": budget.version,
         },
         upsert=True,

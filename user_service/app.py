@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from fastapi import FastAPI
 
 from shared.service import ServiceRuntime, create_service_app
 from user_service.events import HANDLERS
 from user_service.keys import load_signing_key
+from user_service.ledger_client import ExpenseLedgerClient
 from user_service.passwords import PasswordHasher
 from user_service.routes import auth, keys, users
 from user_service.settings import Settings
@@ -26,7 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.password_hasher = PasswordHasher(
             settings.bcrypt_rounds, settings.bcrypt_concurrency
         )
-        yield
+        async with httpx.AsyncClient(timeout=settings.expense_service_timeout) as http:
+            app.state.expense_ledger = ExpenseLedgerClient(http, settings.expense_service_url)
+            yield
 
     app = create_service_app(
         settings,

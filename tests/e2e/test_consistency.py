@@ -142,3 +142,37 @@ async def test_preferences_patch_changes_only_what_is_sent(client: httpx.AsyncCl
     assert (await client.get(url, headers=account.headers)).json()["email"] is False
     null = await client.patch(url, json={"email": None}, headers=account.headers)
     assert null.status_code == 422
+
+
+async def test_currency_changes_only_while_the_account_has_no_data(
+    client: httpx.AsyncClient,
+) -> None:
+    account = await register_and_login(client)  # USD
+    changed = await client.patch("/api/users/me", json={"currency": "EUR"}, headers=account.headers)
+    assert (changed.status_code, changed.json()["currency"]) == (200, "EUR"), changed.text
+    # The very next expense is in the new currency, without waiting for any event.
+    expense = await spend(client, account, amount="4857.64", date="2026-10-05")
+    assert expense["currency"] == "EUR"
+    refused = await client.patch("/api/users/me", json={"currency": "USD"}, headers=account.headers)
+    assert refused.status_code == 409, refused.text
+    assert "recorded in EUR" in detail(refused)
+    assert (await client.get("/api/users/me", headers=account.headers)).json()["currency"] == "EUR"
+    summary = await client.get("/api/expenses/summary?month=2026-10", headers=account.headers)
+    assert (summary.json()["currency"], summary.json()["total"]) == ("EUR", "4857.64")
+    # Other profile changes still go through, and naming the same currency is no change.
+    renamed = await client.patch(
+        "/api/users/me", json={"name": "Ann", "currency": "EUR"}, headers=account.headers
+    )
+    assert renamed.status_code == 200
+
+    with_budget = await register_and_login(client)
+    budget = await client.post(
+        "/api/budgets", json={"month": "2026-10", "amount": "100"}, headers=with_budget.headers
+    )
+    assert budget.status_code == 201
+
+    # budget_service tells expense_service of a budget before answering: refused at once.
+    response = await client.patch(
+        "/api/users/me", json={"currency": "GBP"}, headers=with_budget.headers
+    )
+    assert response.status_code == 409, response.text
