@@ -565,13 +565,17 @@ async def create_category(
     return CategoryOut(id=doc["_id"], name=body.name, builtin=False)
 
 
+def _category_id(category_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(category_id, request)
+
+
 @categories.delete(
     "/{category_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete one of your categories; its expenses move to another",
 )
 async def delete_category(
-    category_id: str,
+    category_id: Annotated[str, Depends(_category_id)],
     user: CurrentUser,
     ledger: LedgerDep,
     move_to: Annotated[CategoryName, Query()] = "other",

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from pymongo import ReturnDocument
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -22,6 +22,7 @@ from notification_service.models import (
 from notification_service.settings import Settings
 from notification_service.storage import notification_out, preferences_of
 from shared.auth import CurrentUser
+from shared.ids import uuid_or_no_route
 from shared.mongo import utcnow
 from shared.service import Runtime
 
@@ -157,8 +158,19 @@ async def stream(
     )
 
 
+def _notification_id(
+    notification_id: Annotated[str, Path(description="a UUID")], request: Request
+) -> str:
+    return uuid_or_no_route(notification_id, request)
+
+
+NotificationId = Annotated[str, Depends(_notification_id)]
+
+
 @router.post("/{notification_id}/read", response_model=NotificationOut)
-async def mark_read(notification_id: str, user: CurrentUser, runtime: Runtime) -> NotificationOut:
+async def mark_read(
+    notification_id: NotificationId, user: CurrentUser, runtime: Runtime
+) -> NotificationOut:
     doc = await runtime.db.notifications.find_one_and_update(
         {"_id": notification_id, "user_id": user.user_id},
         [{"$set": {"read_at": {"$ifNull": ["$read_at", utcnow()]}}}],
@@ -170,7 +182,9 @@ async def mark_read(notification_id: str, user: CurrentUser, runtime: Runtime) -
 
 
 @router.delete("/{notification_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_notification(notification_id: str, user: CurrentUser, runtime: Runtime) -> None:
+async def delete_notification(
+    notification_id: NotificationId, user: CurrentUser, runtime: Runtime
+) -> None:
     result = await runtime.db.notifications.delete_one(
         {"_id": notification_id, "user_id": user.user_id}
     )

@@ -120,6 +120,15 @@ async def test_unknown_paths_under_a_service_are_404_not_read_as_ids(
             response = await client.request(method, path, headers=account.headers, json={})
             assert response.status_code == 404, (method, path, response.text)
             assert detail(response) == f"no such route: {path}"
+    for method, path in (
+        ("POST", "/api/notifications/nope/read"),
+        ("DELETE", "/api/notifications/nope"),
+        ("DELETE", "/api/categories/pets"),
+        ("GET", "/api/expenses/imports/latest"),
+    ):
+        response = await client.request(method, path, headers=account.headers)
+        assert response.status_code == 404, (method, path, response.text)
+        assert detail(response) == f"no such route: {path}"
     missing = "/api/expenses/00000000-0000-4000-8000-000000000000"
     response = await client.get(missing, headers=account.headers)
     assert response.status_code == 404
