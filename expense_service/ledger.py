@@ -37,7 +37,7 @@ from shared.types import BUILTIN_CATEGORIES
 from shared.users import user_profile
 
 PROFILE_WAIT_SECONDS = 3.0
-IMPORT_BATCH = 500
+IMPORT_BATCH = 2000
 
 
 def unprocessable(detail: str) -> HTTPException:
