@@ -1,4 +1,4 @@
-"""What budget_service asks of expense_service: the user's categories, and hard limits.
+"""What budget_service asks of expense_service: the user's categories, and budget changes.
 
 Categories: a budget may only name a category the user has (built-in or their own), the same
 rule an expense follows; expense_service owns categories, so budget_service asks it, with the
@@ -32,7 +32,7 @@ from shared.events import BudgetUpserted
 
 
 class PropagationError(Exception):
-    """expense_service could not be told of a hard limit: the budget change must not commit."""
+    """expense_service could not be told of a budget change: it must not commit."""
 
 
 class CategoriesUnavailableError(Exception):

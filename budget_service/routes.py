@@ -85,8 +85,9 @@ def _translated(exc: Exception) -> HTTPException:
         )
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE,
-        "a hard limit must reach the expense service before it is saved, and the expense "
-        "service cannot be reached; nothing was changed, retry shortly",
+        "a budget must reach the expense service before it is saved (so that a hard limit "
+        "applies at once), and the expense service cannot be reached; nothing was changed, "
+        "retry shortly",
         headers={"Retry-After": "5"},
     )
 

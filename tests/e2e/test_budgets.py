@@ -478,3 +478,32 @@ async def test_budget_for_an_unknown_category_is_refused_like_an_expense(
     )
     assert pets.status_code == 201, pets.text
     assert pets.json()["category"] == "pets"
+
+
+async def test_budget_change_is_refused_whole_while_expense_service_is_down(
+    client: httpx.AsyncClient, e2e: E2E
+) -> None:
+    """A budget must reach expense_service before it is saved (hard limits apply from the
+    answer on, and a budget counts for currency changes): unreachable, nothing is saved."""
+    account = await register_and_login(client)
+    stack = e2e.stack
+    await asyncio.to_thread(stack.kill, "expense_service")
+    try:
+        refused = await client.post(
+            "/api/budgets",
+            json={"month": "2026-06", "amount": "100", "hard_limit": True},
+            headers=account.headers,
+        )
+        assert refused.status_code == 503, refused.text
+        assert "nothing was changed" in detail(refused)
+        listed = await client.get("/api/budgets?month=2026-06", headers=account.headers)
+        assert listed.json() == []
+    finally:
+        await asyncio.to_thread(stack.start_service, "expense_service")
+        await asyncio.to_thread(stack.wait_service_ready, "expense_service")
+    saved = await client.post(
+        "/api/budgets",
+        json={"month": "2026-06", "amount": "100", "hard_limit": True},
+        headers=account.headers,
+    )
+    assert saved.status_code == 201, saved.text
