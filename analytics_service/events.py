@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from analytics_service.storage import apply_difference, purge_user
+from analytics_service.storage import apply_batch, apply_difference, purge_user
 from shared.budgets import BUDGET_COPY_HANDLERS
 from shared.consumer import Handler
 from shared.events import (
     BudgetThresholdReached,
     EventEnvelope,
     EventType,
+    ExpensesImported,
     ExpenseSnapshot,
 )
 from shared.money import to_cents
@@ -50,6 +51,25 @@ async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
     await apply_difference(uow.db, current, after, uow.session)
 
 
+async def on_expenses_imported(event: EventEnvelope, uow: UnitOfWork) -> None:
+    """A batch of new expenses from an import: projected together, and each rollup cell
+    changed once by the batch's total (one bulk write), instead of one event per row."""
+    batch = event.payload()
+    assert isinstance(batch, ExpensesImported)
+    ids = [expense.expense_id for expense in batch.expenses]
+    known = {
+        doc["_id"]
+        async for doc in uow.db.expense_projection.find(
+            {"_id": {"$in": ids}}, {"_id": 1}, session=uow.session
+        )
+    }
+    fresh = [projected(event, e) for e in batch.expenses if e.expense_id not in known]
+    if not fresh:
+        return
+    await uow.db.expense_projection.insert_many(fresh, session=uow.session)
+    await apply_batch(uow.db, fresh, uow.session)
+
+
 async def on_threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
     alert = event.payload()
     assert isinstance(alert, BudgetThresholdReached)
@@ -70,6 +90,7 @@ HANDLERS: Mapping[EventType, Handler] = {
     EventType.EXPENSE_CREATED: on_expense,
     EventType.EXPENSE_UPDATED: on_expense,
     EventType.EXPENSE_DELETED: on_expense,
+    EventType.EXPENSES_IMPORTED: on_expenses_imported,
     **BUDGET_COPY_HANDLERS,
     EventType.BUDGET_THRESHOLD_REACHED: on_threshold_reached,
 }

@@ -28,7 +28,8 @@ class Summary(BaseModel):
     expense: MoneyTotal
     savings: MoneyTotal = Field(description="income - expense")
     savings_rate: Decimal | None = Field(description="savings / income; null without income")
-    count: int = Field(description="expenses and incomes in the period")
+    count: int = Field(description="expenses in the period (as in the expense summary)")
+    income_count: int = Field(description="incomes in the period")
     average_per_day: MoneyTotal = Field(description="expense / days in the period")
     categories: list[CategoryShare]
 
@@ -52,7 +53,8 @@ class WeekTotal(BaseModel):
     end: dt.date
     income: MoneyTotal
     expense: MoneyTotal
-    count: int
+    count: int = Field(description="expenses in the week")
+    income_count: int = Field(description="incomes in the week")
 
 
 class Weekly(BaseModel):
@@ -64,7 +66,7 @@ class BudgetActual(BaseModel):
     budget_id: str
     month: str
     category: str | None
-    budget: MoneyTotal
+    amount: MoneyTotal = Field(description="the budget's amount")
     spent: MoneyTotal
     remaining: MoneyTotal
     percent_used: Decimal
@@ -91,7 +93,7 @@ class CategoryForecast(BaseModel):
 class BudgetForecast(BaseModel):
     budget_id: str
     category: str | None
-    limit: MoneyTotal
+    amount: MoneyTotal = Field(description="the budget's amount")
     spent: MoneyTotal
     projected: MoneyTotal
     reaches_limit_on: dt.date | None = Field(

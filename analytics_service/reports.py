@@ -31,7 +31,7 @@ from analytics_service.models import (
     WeekTotal,
 )
 from shared.budgets import effective_budgets, in_force_query
-from shared.money import from_cents, percent, share
+from shared.money import from_cents, percent, projected_cents, share
 from shared.mongo import Database, Document
 from shared.users import profile_and_now
 
@@ -78,7 +78,8 @@ def summarise(cells: Iterable[Cell], start: date, end: date, currency: str | Non
         expense=from_cents(expense),
         savings=from_cents(income - expense),
         savings_rate=share(income - expense, income) if income else None,
-        count=sum(c.count for c in cells),
+        count=sum(c.count for c in cells if c.kind == "expense"),
+        income_count=sum(c.count for c in cells if c.kind == "income"),
         average_per_day=from_cents(round(Decimal(expense) / days)),
         categories=category_shares(c for c in cells if c.kind == "expense"),
     )
@@ -140,7 +141,7 @@ def forecast_budget(
     elapsed = days_elapsed(month, today)
     spent = sum(daily.values())
     days = (last - first).days + 1
-    projected = spent * days // elapsed if elapsed else 0
+    projected = projected_cents(spent, days, elapsed)
     reached: date | None = None
     running = 0
     for day in sorted(daily):
@@ -165,7 +166,7 @@ def forecast_budget(
     return BudgetForecast(
         budget_id=budget_id,
         category=category,
-        limit=from_cents(limit),
+        amount=from_cents(limit),
         spent=from_cents(spent),
         projected=from_cents(projected),
         reaches_limit_on=reached,
@@ -279,7 +280,8 @@ class Reports:
                     expense=from_cents(
                         sum(d["total_cents"] for d in inside if d["kind"] == "expense")
                     ),
-                    count=sum(d["count"] for d in inside),
+                    count=sum(d["count"] for d in inside if d["kind"] == "expense"),
+                    income_count=sum(d["count"] for d in inside if d["kind"] == "income"),
                 )
             )
         return Weekly(currency=currency, weeks=weeks)
@@ -305,7 +307,7 @@ class Reports:
                     budget_id=budget["_id"],
                     month=month,
                     category=category,
-                    budget=from_cents(limit),
+                    amount=from_cents(limit),
                     spent=from_cents(spent),
                     remaining=from_cents(limit - spent),
                     percent_used=percent(spent, limit),
@@ -416,7 +418,7 @@ class Reports:
             by_category[doc["category"]] += doc["total_cents"]
 
         def projection(category: str | None, spent: int) -> CategoryForecast:
-            projected = spent * days // elapsed if elapsed else 0
+            projected = projected_cents(spent, days, elapsed)
             return CategoryForecast(
                 category=category, spent=from_cents(spent), projected=from_cents(projected)
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -19,7 +18,7 @@ from analytics_service.models import (
 from analytics_service.reports import Reports
 from shared.auth import CurrentUser
 from shared.service import Runtime
-from shared.types import MONTH_PATTERN
+from shared.types import CalendarDate, Month
 
 MAX_RANGE_DAYS = 5 * 366
 
@@ -31,9 +30,7 @@ def get_reports(user: CurrentUser, runtime: Runtime) -> Reports:
 
 
 ReportsDep = Annotated[Reports, Depends(get_reports)]
-MonthQuery = Annotated[
-    str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; this month when left out")
-]
+MonthQuery = Annotated[Month | None, Query(description="YYYY-MM; this month when left out")]
 
 
 async def this_month(reports: Reports, month: str | None) -> str:
@@ -52,8 +49,8 @@ async def this_month(reports: Reports, month: str | None) -> str:
 async def summary(
     reports: ReportsDep,
     month: MonthQuery = None,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[CalendarDate | None, Query(alias="from")] = None,
+    date_to: Annotated[CalendarDate | None, Query(alias="to")] = None,
 ) -> Summary:
     """Give `month`, or `from` and `to` (inclusive, at most 5 years apart)."""
     if date_from is None and date_to is None:

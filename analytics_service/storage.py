@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 
 from shared.mongo import Database, Document
 from shared.outbox import UnitOfWork
@@ -69,6 +69,29 @@ async def apply_difference(
             upsert=True,
             session=session,
         )
+
+
+async def apply_batch(db: Database, added: Iterable[Document], session: Session) -> None:
+    """Adds new expenses to the rollups: their contributions summed per cell, then one bulk
+    write of one ``$inc`` per cell."""
+    cells: dict[str, tuple[dict[str, Any], int, int]] = {}
+    for expense in added:
+        for cell, (keys, cents) in contributions(expense).items():
+            _, total, count = cells.get(cell, (keys, 0, 0))
+            cells[cell] = (keys, total + cents, count + 1)
+    if not cells:
+        return
+    by_collection: dict[str, list[UpdateOne]] = {}
+    for cell, (keys, total, count) in cells.items():
+        by_collection.setdefault(cell.partition("|")[0], []).append(
+            UpdateOne(
+                {"_id": cell},
+                {"$inc": {"total_cents": total, "count": count}, "$set": keys},
+                upsert=True,
+            )
+        )
+    for collection, updates in by_collection.items():
+        await db[collection].bulk_write(updates, ordered=False, session=session)
 
 
 def rollup_documents(projection: Iterable[Document]) -> dict[str, list[Document]]:

@@ -1,5 +1,9 @@
 """Threshold alerts: once per budget, month and threshold; re-armed when spending falls back.
 
+One change alerts at most once: when it crosses several thresholds at once (a large expense, a
+budget created or lowered below what is already spent), all of them count as reached and only
+the highest is announced.
+
 An alert's state is a document ``<budget_id>:<month>:<threshold>`` that exists while the
 threshold stands crossed. Crossing upwards inserts it and emits budget.threshold_reached in the
 same transaction; falling back below deletes it, so the next crossing alerts again. The caller
@@ -34,37 +38,52 @@ async def evaluate(uow: UnitOfWork, user_id: str, month: str, categories: set[st
             continue
         spent = await spent_cents(uow.db, user_id, month, category, uow.session)
         limit = budget["amount_cents"]
-        for threshold_bp in budget["thresholds_bp"]:
-            key = alert_id(budget["_id"], month, threshold_bp)
-            crossed = spent * BASIS_POINTS >= threshold_bp * limit
-            fired = await uow.db.alert_state.find_one({"_id": key}, session=uow.session)
-            if crossed and fired is None:
-                await uow.db.alert_state.insert_one(
-                    {
-                        "_id": key,
-                        "user_id": user_id,
-                        "budget_id": budget["_id"],
-                        "month": month,
-                        "threshold_bp": threshold_bp,
-                        "spent_cents": spent,
-                    },
-                    session=uow.session,
-                )
-                await uow.emit(
-                    BudgetThresholdReached(
-                        budget_id=budget["_id"],
-                        month=month,
-                        category=category,
-                        threshold=Decimal(threshold_bp) / BASIS_POINTS,
-                        spent=from_cents(spent),
-                        limit=from_cents(limit),
-                        percent=percent(spent, limit),
-                        currency=await _currency(uow, user_id),
-                    ),
-                    user_id=user_id,
-                )
-            elif not crossed and fired is not None:
-                await uow.db.alert_state.delete_one({"_id": key}, session=uow.session)
+        keys = {bp: alert_id(budget["_id"], month, bp) for bp in budget["thresholds_bp"]}
+        fired = {
+            doc["threshold_bp"]
+            async for doc in uow.db.alert_state.find(
+                {"_id": {"$in": list(keys.values())}}, session=uow.session
+            )
+        }
+        crossed = {bp for bp in keys if spent * BASIS_POINTS >= bp * limit}
+        rearmed = fired - crossed  # spending fell back below: the next crossing alerts again
+        if rearmed:
+            await uow.db.alert_state.delete_many(
+                {"_id": {"$in": [keys[bp] for bp in rearmed]}}, session=uow.session
+            )
+        newly = crossed - fired
+        if not newly:
+            continue
+        # Every newly crossed threshold counts as reached, but only the highest is announced:
+        # one change (a big expense, a budget set below what is spent) makes one alert, whose
+        # threshold matches the percentage it reports.
+        await uow.db.alert_state.insert_many(
+            [
+                {
+                    "_id": keys[bp],
+                    "user_id": user_id,
+                    "budget_id": budget["_id"],
+                    "month": month,
+                    "threshold_bp": bp,
+                    "spent_cents": spent,
+                }
+                for bp in sorted(newly)
+            ],
+            session=uow.session,
+        )
+        await uow.emit(
+            BudgetThresholdReached(
+                budget_id=budget["_id"],
+                month=month,
+                category=category,
+                threshold=Decimal(max(newly)) / BASIS_POINTS,
+                spent=from_cents(spent),
+                limit=from_cents(limit),
+                percent=percent(spent, limit),
+                currency=await _currency(uow, user_id),
+            ),
+            user_id=user_id,
+        )
 
 
 async def _currency(uow: UnitOfWork, user_id: str) -> str:

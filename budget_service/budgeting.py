@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import HTTPException, status
 
 from budget_service.alerts import BASIS_POINTS, evaluate
+from budget_service.expense_client import ExpenseServiceClient
 from budget_service.models import BudgetIn, BudgetOut, BudgetStatus, ReservationIn, State
 from budget_service.storage import (
     budgets_in_force,
@@ -19,10 +20,13 @@ from budget_service.storage import (
     spent_cents,
     spent_with_reservations,
 )
+from shared.auth import Principal
+from shared.etags import IfMatch
 from shared.events import BudgetDeleted, BudgetUpserted
-from shared.money import from_cents, percent, to_cents
+from shared.money import from_cents, percent, projected_cents, to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
+from shared.types import BUILTIN_CATEGORIES
 from shared.users import profile_and_now
 
 RESERVATION_SECONDS = 60
@@ -41,6 +45,22 @@ def budget_out(doc: Document) -> BudgetOut:
     )
 
 
+class _BudgetGoneError(Exception):
+    pass
+
+
+class UnknownCategoryError(Exception):
+    def __init__(self, category: str, known: set[str]) -> None:
+        super().__init__(
+            f"unknown category {category!r}; use one of {sorted(known)} "
+            "or create it with POST /api/categories"
+        )
+
+
+def upserted_event(doc: Document) -> BudgetUpserted:
+    return BudgetUpserted(**budget_out(doc).model_dump(exclude={"id"}), budget_id=doc["_id"])
+
+
 def scope_name(category: str | None) -> str:
     return "overall" if category is None else repr(category)
 
@@ -49,6 +69,7 @@ def scope_name(category: str | None) -> str:
 class BudgetBook:
     db: Database
     outbox: Outbox
+    expense_service: ExpenseServiceClient
 
     async def today(self, user_id: str) -> datetime:
         """Now in the user's time zone (their profile; UTC until it is known)."""
@@ -61,9 +82,19 @@ class BudgetBook:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
         return doc
 
-    async def upsert(self, user_id: str, body: BudgetIn) -> tuple[BudgetOut, bool]:
+    async def upsert(
+        self, user: Principal, body: BudgetIn, if_match: IfMatch | None = None
+    ) -> tuple[BudgetOut, bool]:
         """Creates the budget of (month, category), or updates it; returns it and whether it
-        is new."""
+        is new. Raises UnknownCategoryError for a category the user does not have, and
+        PropagationError (writing nothing) when a hard limit cannot be made known to
+        expense_service. ``if_match`` is checked against the stored budget inside the
+        transaction (PreconditionFailedError)."""
+        user_id = user.user_id
+        if body.category is not None and body.category not in BUILTIN_CATEGORIES:
+            known = await self.expense_service.categories(user.token)
+            if body.category not in known:
+                raise UnknownCategoryError(body.category, known)
         current_month = (await self.today(user_id)).strftime("%Y-%m")
 
         async def write(uow: UnitOfWork) -> tuple[Document, bool]:
@@ -72,6 +103,10 @@ class BudgetBook:
                 {"user_id": user_id, "month": body.month, "category": body.category},
                 session=uow.session,
             )
+            if if_match is not None:
+                if existing is None:
+                    raise _BudgetGoneError  # deleted since it was read
+                if_match.check(existing["version"])
             fields = {
                 "amount_cents": to_cents(body.amount),
                 "thresholds_bp": [int(t * BASIS_POINTS) for t in body.thresholds],
@@ -99,13 +134,24 @@ class BudgetBook:
                 }
                 await uow.db.budgets.replace_one({"_id": existing["_id"]}, doc, session=uow.session)
             await self._after_change(uow, existing, doc, current_month)
+            # Before the commit: a hard limit applies from the answer on, and a budget counts as
+            # the account's data for a currency change (budget_service.expense_client).
+            await self.expense_service.push_budget(user.token, upserted_event(doc))
             return doc, existing is None
 
         doc, created = await self.outbox.run(write)
         return budget_out(doc), created
 
-    async def patch(self, user_id: str, budget_id: str, changes: dict[str, Any]) -> BudgetOut:
-        budget = await self.owned(user_id, budget_id)
+    async def patch(
+        self,
+        user: Principal,
+        budget_id: str,
+        changes: dict[str, Any],
+        if_match: IfMatch | None = None,
+    ) -> BudgetOut:
+        budget = await self.owned(user.user_id, budget_id)
+        if if_match is not None:
+            if_match.check(budget["version"])
         merged = BudgetIn.model_validate(
             {
                 "month": budget["month"],
@@ -117,25 +163,29 @@ class BudgetBook:
                 **changes,
             }
         )
-        out, _ = await self.upsert(user_id, merged)
+        try:
+            out, _ = await self.upsert(user, merged, if_match)
+        except _BudgetGoneError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}") from None
         return out
 
     async def _after_change(
         self, uow: UnitOfWork, before: Document | None, after: Document, current_month: str
     ) -> None:
-        await uow.emit(
-            BudgetUpserted(**budget_out(after).model_dump(exclude={"id"}), budget_id=after["_id"]),
-            user_id=after["user_id"],
-        )
+        await uow.emit(upserted_event(after), user_id=after["user_id"])
         limit_changed = before is None or (before["amount_cents"], before["thresholds_bp"]) != (
             after["amount_cents"],
             after["thresholds_bp"],
         )
         if not limit_changed:
             return
-        # A new or changed limit starts afresh: every threshold is armed again, then checked
-        # against what is already spent (a budget set past 80% alerts at once).
-        await uow.db.alert_state.delete_many({"budget_id": after["_id"]}, session=uow.session)
+        # A new or changed limit is checked against what is already spent: a budget set past
+        # 80% alerts at once, thresholds no longer reached re-arm, and thresholds that stay
+        # reached do not alert again. Thresholds removed from the budget are forgotten.
+        await uow.db.alert_state.delete_many(
+            {"budget_id": after["_id"], "threshold_bp": {"$nin": after["thresholds_bp"]}},
+            session=uow.session,
+        )
         months = {after["month"]}
         if after["repeat"] and current_month > after["month"]:
             months.add(current_month)
@@ -144,13 +194,15 @@ class BudgetBook:
                 await lock_month(uow, after["user_id"], month)
             await evaluate(uow, after["user_id"], month, {after["category"]})
 
-    async def delete(self, user_id: str, budget_id: str) -> None:
+    async def delete(self, user_id: str, budget_id: str, if_match: IfMatch | None = None) -> None:
         async def write(uow: UnitOfWork) -> None:
             budget = await uow.db.budgets.find_one(
                 {"_id": budget_id, "user_id": user_id}, session=uow.session
             )
             if budget is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
+            if if_match is not None:
+                if_match.check(budget["version"])
             await lock_month(uow, user_id, budget["month"])
             await uow.db.budgets.delete_one({"_id": budget_id}, session=uow.session)
             await uow.db.alert_state.delete_many({"budget_id": budget_id}, session=uow.session)
@@ -215,7 +267,7 @@ class BudgetBook:
             spent = await spent_cents(self.db, user_id, month, category)
             limit = budget["amount_cents"]
             if month == this_month:
-                projected = spent * days // today.day
+                projected = projected_cents(spent, days, today.day)
                 days_left = days - today.day
             else:
                 projected, days_left = spent, (0 if month < this_month else days)
@@ -231,9 +283,9 @@ class BudgetBook:
                 BudgetStatus(
                     budget_id=budget["_id"],
                     month=month,
-                    budget_month=budget["month"],
+                    repeated_from=budget["month"] if budget["month"] != month else None,
                     category=category,
-                    limit=from_cents(limit),
+                    amount=from_cents(limit),
                     spent=from_cents(spent),
                     remaining=from_cents(limit - spent),
                     percent_used=percent(spent, limit),

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from budget_service.alerts import evaluate
-from budget_service.storage import lock_month, purge_user
+from budget_service.storage import add_spending, difference, lock_month, purge_user
 from shared.consumer import Handler
-from shared.events import EventEnvelope, EventType, ExpenseSnapshot
+from shared.events import EventEnvelope, EventType, ExpensesImported, ExpenseSnapshot
 from shared.money import to_cents
 from shared.outbox import UnitOfWork
 from shared.users import user_directory_handlers
@@ -32,20 +32,19 @@ async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
         touched.add((current["month"], current["category"]))
     for touched_month in sorted({m for m, _ in touched}):
         await lock_month(uow, user_id, touched_month)
+    after = {
+        "user_id": user_id,
+        "version": expense.version,
+        "kind": expense.kind,
+        "base_amount_cents": to_cents(expense.base_amount),
+        "month": month,
+        "category": expense.category,
+        "deleted": event.type is EventType.EXPENSE_DELETED,
+    }
     await projection.replace_one(
-        {"_id": expense.expense_id},
-        {
-            "user_id": user_id,
-            "version": expense.version,
-            "kind": expense.kind,
-            "base_amount_cents": to_cents(expense.base_amount),
-            "month": month,
-            "category": expense.category,
-            "deleted": event.type is EventType.EXPENSE_DELETED,
-        },
-        upsert=True,
-        session=uow.session,
+        {"_id": expense.expense_id}, after, upsert=True, session=uow.session
     )
+    await add_spending(uow.db, difference(current, after), uow.session, user_id)
     # The expense is now counted from its event: its hard-limit reservation is done with.
     await uow.db.reservations.delete_one(
         {"_id": expense.expense_id, "version": {"$lte": expense.version}}, session=uow.session
@@ -55,9 +54,58 @@ async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
         await evaluate(uow, user_id, touched_month, categories)
 
 
+async def on_expenses_imported(event: EventEnvelope, uow: UnitOfWork) -> None:
+    """A batch of new expenses from an import: projected together, alerts checked once per
+    month touched. Expenses already known (a redelivery, or a later change that came first)
+    are left alone, as ``on_expense`` would."""
+    batch = event.payload()
+    assert isinstance(batch, ExpensesImported)
+    user_id = event.user_id
+    assert user_id is not None
+    projection = uow.db.expense_projection
+    ids = [expense.expense_id for expense in batch.expenses]
+    known = {
+        doc["_id"]
+        async for doc in projection.find({"_id": {"$in": ids}}, {"_id": 1}, session=uow.session)
+    }
+    fresh = [expense for expense in batch.expenses if expense.expense_id not in known]
+    if not fresh:
+        return
+    touched: dict[str, set[str | None]] = {}
+    for expense in fresh:
+        touched.setdefault(expense.date.isoformat()[:7], set()).add(expense.category)
+    for month in sorted(touched):
+        await lock_month(uow, user_id, month)
+    added = [
+        {
+            "_id": expense.expense_id,
+            "user_id": user_id,
+            "version": expense.version,
+            "kind": expense.kind,
+            "base_amount_cents": to_cents(expense.base_amount),
+            "month": expense.date.isoformat()[:7],
+            "category": expense.category,
+            "deleted": False,
+        }
+        for expense in fresh
+    ]
+    await projection.insert_many(added, session=uow.session)
+    deltas: dict[str, int] = {}
+    for doc in added:
+        for key, cents in difference(None, doc).items():
+            deltas[key] = deltas.get(key, 0) + cents
+    await add_spending(uow.db, deltas, uow.session, user_id)
+    await uow.db.reservations.delete_many(
+        {"_id": {"$in": [expense.expense_id for expense in fresh]}}, session=uow.session
+    )
+    for month, categories in sorted(touched.items()):
+        await evaluate(uow, user_id, month, categories)
+
+
 HANDLERS: Mapping[EventType, Handler] = {
     **user_directory_handlers(purge_user),
     EventType.EXPENSE_CREATED: on_expense,
     EventType.EXPENSE_UPDATED: on_expense,
     EventType.EXPENSE_DELETED: on_expense,
+    EventType.EXPENSES_IMPORTED: on_expenses_imported,
 }

@@ -6,12 +6,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from shared.money import Money, MoneyTotal
-from shared.types import CategoryName, Month
+from shared.money import Money, MoneyTotal, plain_decimal
+from shared.types import CategoryName, Flag, Month
 
-Threshold = Annotated[Decimal, Field(gt=0, le=2, decimal_places=4, allow_inf_nan=False)]
+Threshold = Annotated[
+    Decimal,
+    BeforeValidator(plain_decimal),
+    Field(gt=0, le=2, decimal_places=4, allow_inf_nan=False),
+]
 DEFAULT_THRESHOLDS = [Decimal("0.8"), Decimal("1.0")]
 
 
@@ -36,10 +40,10 @@ class BudgetIn(Body):
         default_factory=lambda: list(DEFAULT_THRESHOLDS),
         description="fractions of the amount that raise an alert",
     )
-    repeat: bool = Field(
+    repeat: Flag = Field(
         default=False, description="also applies to every later month without its own budget"
     )
-    hard_limit: bool = Field(
+    hard_limit: Flag = Field(
         default=False, description="refuse expenses that would take spending past it"
     )
 
@@ -47,8 +51,8 @@ class BudgetIn(Body):
 class BudgetPatch(Body):
     amount: Money | None = None
     thresholds: Thresholds | None = None
-    repeat: bool | None = None
-    hard_limit: bool | None = None
+    repeat: Flag | None = None
+    hard_limit: Flag | None = None
 
 
 class MonthlyBudgetIn(Body):
@@ -78,9 +82,12 @@ class State(StrEnum):
 class BudgetStatus(BaseModel):
     budget_id: str
     month: str = Field(description="the month asked about")
-    budget_month: str = Field(description="the month the budget was set for (repeat)")
+    repeated_from: str | None = Field(
+        description="the earlier month of the repeating budget in force; null for the month's "
+        "own budget"
+    )
     category: str | None
-    limit: MoneyTotal
+    amount: MoneyTotal = Field(description="the budget's amount")
     spent: MoneyTotal
     remaining: MoneyTotal
     percent_used: Decimal

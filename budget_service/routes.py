@@ -3,11 +3,26 @@ hard-limit reservation expense_service calls (``/internal``, never routed by the
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 
-from budget_service.budgeting import BudgetBook, budget_out
+from budget_service.budgeting import BudgetBook, UnknownCategoryError, budget_out
+from budget_service.expense_client import (
+    CategoriesUnavailableError,
+    ExpenseServiceClient,
+    PropagationError,
+)
 from budget_service.models import (
     BudgetIn,
     BudgetOut,
@@ -17,19 +32,68 @@ from budget_service.models import (
     ReservationIn,
 )
 from budget_service.storage import budgets_in_force
-from shared.auth import CurrentUser
+from shared.auth import CurrentUser, Principal
+from shared.etags import IfMatch, PreconditionFailedError, etag
+from shared.ids import uuid_or_no_route
 from shared.service import Runtime
-from shared.types import MONTH_PATTERN
+from shared.types import Month
 
 
-def get_book(runtime: Runtime) -> BudgetBook:
-    return BudgetBook(runtime.db, runtime.outbox)
+def get_book(runtime: Runtime, request: Request) -> BudgetBook:
+    client: ExpenseServiceClient = request.app.state.expense_service
+    return BudgetBook(runtime.db, runtime.outbox, client)
+
+
+async def saved(book: BudgetBook, user: Principal, body: BudgetIn) -> tuple[BudgetOut, bool]:
+    try:
+        return await book.upsert(user, body)
+    except (PropagationError, CategoriesUnavailableError, UnknownCategoryError) as exc:
+        raise _translated(exc) from None
+
+
+async def patched(
+    book: BudgetBook,
+    user: Principal,
+    budget_id: str,
+    changes: dict[str, Any],
+    if_match: IfMatch | None = None,
+) -> BudgetOut:
+    try:
+        return await book.patch(user, budget_id, changes, if_match)
+    except (
+        PropagationError,
+        CategoriesUnavailableError,
+        UnknownCategoryError,
+        PreconditionFailedError,
+    ) as exc:
+        raise _translated(exc) from None
+
+
+def _translated(exc: Exception) -> HTTPException:
+    if isinstance(exc, PreconditionFailedError):
+        return HTTPException(
+            status.HTTP_412_PRECONDITION_FAILED, str(exc), headers={"ETag": etag(exc.current)}
+        )
+    if isinstance(exc, UnknownCategoryError):
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+    if isinstance(exc, CategoriesUnavailableError):
+        return HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "your categories cannot be checked while the expense service is unreachable; "
+            "retry shortly",
+            headers={"Retry-After": "5"},
+        )
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "a budget must reach the expense service before it is saved (so that a hard limit "
+        "applies at once), and the expense service cannot be reached; nothing was changed, "
+        "retry shortly",
+        headers={"Retry-After": "5"},
+    )
 
 
 Book = Annotated[BudgetBook, Depends(get_book)]
-MonthQuery = Annotated[
-    str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; this month when left out")
-]
+MonthQuery = Annotated[Month | None, Query(description="YYYY-MM; this month when left out")]
 
 budgets = APIRouter(prefix="/api/budgets", tags=["budgets"])
 shorthand = APIRouter(prefix="/api/budget", tags=["budgets"])
@@ -48,10 +112,11 @@ async def upsert_budget(
     """One budget per month and category (null category: overall). Creating it when spending
     is already past a threshold alerts at once; changing its amount or thresholds re-arms them.
     With `hard_limit`, expenses that would take the month's spending past it are refused."""
-    budget, created = await book.upsert(user.user_id, body)
+    budget, created = await saved(book, user, body)
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/api/budgets/{budget.id}"
+    response.headers["ETag"] = etag(budget.version)
     return budget
 
 
@@ -80,22 +145,57 @@ async def budget_status(
     return await book.status(user.user_id, month)
 
 
+def _budget_id(budget_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(budget_id, request)
+
+
+BudgetId = Annotated[str, Depends(_budget_id)]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=1024,
+        description='The ETag you read ("3"): the change is refused with 412 if the budget '
+        "has changed since",
+    ),
+]
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match does not name the current version"}
+}
+
+
 @budgets.get("/{budget_id}", response_model=BudgetOut)
-async def read_budget(budget_id: str, user: CurrentUser, book: Book) -> BudgetOut:
-    return budget_out(await book.owned(user.user_id, budget_id))
+async def read_budget(
+    budget_id: BudgetId, user: CurrentUser, book: Book, response: Response
+) -> BudgetOut:
+    budget = budget_out(await book.owned(user.user_id, budget_id))
+    response.headers["ETag"] = etag(budget.version)
+    return budget
 
 
-@budgets.patch("/{budget_id}", response_model=BudgetOut)
+@budgets.patch("/{budget_id}", response_model=BudgetOut, responses=PRECONDITION)
 async def patch_budget(
-    budget_id: str, body: BudgetPatch, user: CurrentUser, book: Book
+    budget_id: BudgetId,
+    body: BudgetPatch,
+    user: CurrentUser,
+    book: Book,
+    response: Response,
+    if_match: IfMatchHeader = None,
 ) -> BudgetOut:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    return await book.patch(user.user_id, budget_id, changes)
+    budget = await patched(book, user, budget_id, changes, IfMatch.parse(if_match))
+    response.headers["ETag"] = etag(budget.version)
+    return budget
 
 
-@budgets.delete("/{budget_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_budget(budget_id: str, user: CurrentUser, book: Book) -> None:
-    await book.delete(user.user_id, budget_id)
+@budgets.delete("/{budget_id}", status_code=status.HTTP_204_NO_CONTENT, responses=PRECONDITION)
+async def delete_budget(
+    budget_id: BudgetId, user: CurrentUser, book: Book, if_match: IfMatchHeader = None
+) -> None:
+    try:
+        await book.delete(user.user_id, budget_id, IfMatch.parse(if_match))
+    except PreconditionFailedError as exc:
+        raise _translated(exc) from None
 
 
 @shorthand.post(
@@ -115,7 +215,7 @@ async def set_monthly_budget(
     )
     if existing is not None:
         response.status_code = status.HTTP_200_OK
-        return await book.patch(user.user_id, existing["_id"], {"amount": body.amount})
+        return await patched(book, user, existing["_id"], {"amount": body.amount})
     return await upsert_budget(BudgetIn(month=month, amount=body.amount), user, book, response)
 
 

@@ -142,6 +142,8 @@ class Stack:
             settings["DATA_DIR"] = str(self.data_dir / name)
         if name == "expense_service":
             settings["BUDGET_SERVICE_URL"] = self.service_url("budget_service")
+        if name in ("budget_service", "user_service"):
+            settings["EXPENSE_SERVICE_URL"] = self.service_url("expense_service")
         if name == "gateway":
             settings["UPSTREAMS"] = json.dumps({s: [self.service_url(s)] for s in SERVICES})
         command = [

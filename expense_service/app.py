@@ -9,6 +9,8 @@ import httpx
 from fastapi import FastAPI
 
 from expense_service.events import HANDLERS
+from expense_service.imports import ImportJobs
+from expense_service.internal import internal
 from expense_service.limits import HardLimits
 from expense_service.routes import categories, expenses
 from expense_service.settings import Settings
@@ -23,13 +25,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def extra(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=settings.budget_service_timeout) as http:
             app.state.hard_limits = HardLimits(runtime.db, http, settings.budget_service_url)
+            app.state.import_jobs = ImportJobs()
             yield
 
     return create_service_app(
         settings,
         title="expense_service",
         description="Expenses and income, categories, CSV import and export.",
-        routers=[expenses, categories],
+        routers=[expenses, categories, internal],
         create_indexes=create_indexes,
         handlers=HANDLERS,
         extra_lifespan=extra,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -34,26 +36,61 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TAG_SEPARATOR = ";"
 FLUSH_BYTES = 64 * 1024
 
-# Header names (case-insensitive) people's files use, to our fields.
+# Header names (case-insensitive, spaces and underscores alike) people's files use, to our
+# fields: our own export, Firefly III's export, and the usual columns of bank statements.
 COLUMN_NAMES = {
-    "date": "date",
-    "day": "date",
-    "amount": "amount",
-    "value": "amount",
-    "category": "category",
-    "description": "description",
-    "note": "description",
-    "notes": "description",
-    "memo": "description",
-    "payee": "description",
-    "tags": "tags",
-    "tag": "tags",
-    "labels": "tags",
-    "kind": "kind",
-    "type": "kind",
-    "currency": "currency",
-    "base_amount": "base_amount",
+    name: field
+    for field, names in {
+        "date": (
+            "date",
+            "day",
+            "booking date",
+            "transaction date",
+            "posting date",
+            "value date",
+            "buchungstag",
+            "buchungsdatum",
+            "datum",
+            "date operation",
+            "fecha",
+            "data",
+        ),
+        "amount": ("amount", "value", "betrag", "montant", "importe", "importo", "bedrag"),
+        "category": ("category", "kategorie", "categorie", "categoria", "catégorie"),
+        "description": (
+            "description",
+            "note",
+            "notes",
+            "memo",
+            "payee",
+            "details",
+            "narrative",
+            "merchant",
+            "counterparty",
+            "name",
+            "verwendungszweck",
+            "buchungstext",
+            "libelle",
+            "libellé",
+            "concepto",
+        ),
+        "tags": ("tags", "tag", "labels"),
+        "kind": ("kind", "type"),
+        "currency": ("currency", "currency code", "waehrung", "währung", "devise", "moneda"),
+        "base_amount": ("base amount",),
+    }.items()
+    for name in names
 }
+# A "type" column's words for the two kinds (Firefly III: withdrawal, deposit).
+KIND_WORDS = {
+    "expense": "expense",
+    "withdrawal": "expense",
+    "debit": "expense",
+    "income": "income",
+    "deposit": "income",
+    "credit": "income",
+}
+DELIMITERS = (",", ";", "\t", "|")
 REQUIRED_COLUMNS = {"date", "amount"}
 
 
@@ -98,27 +135,100 @@ class CsvFormatError(ValueError):
     """The file as a whole cannot be read (no header, missing required columns)."""
 
 
+Decimal_ = Literal["point", "comma"]
+
+
+@dataclass
+class ParsedCsv:
+    rows: list[tuple[int, ExpenseFields]]
+    problems: list[ImportProblem]
+    delimiter: str
+    decimal: Decimal_
+
+
+def header_key(name: str) -> str:
+    return " ".join(name.replace("_", " ").split()).lower()
+
+
+def detect_delimiter(first_line: str) -> str:
+    """The candidate that splits the header line most often (a header's names rarely contain
+    any of them); a comma when none does."""
+    counts = {candidate: first_line.count(candidate) for candidate in DELIMITERS}
+    best = max(counts, key=lambda candidate: counts[candidate])
+    return best if counts[best] else ","
+
+
+_COMMA_DECIMAL = re.compile(
+    r"^[+-]?[0-9]{1,3}(?:[. \u00a0'][0-9]{3})*(?:,[0-9]+)?$|^[+-]?[0-9]+,[0-9]+$"
+)
+_POINT_DECIMAL = re.compile(r"^[+-]?[0-9]{1,3}(?:[, \u00a0'][0-9]{3})*(?:\.[0-9]+)?$")
+_COMMA_HINT = re.compile(r"^[+-]?[0-9.\u00a0' ]*,[0-9]{1,2}$")
+
+
+def detect_decimal(amounts: Iterable[str], delimiter: str) -> Decimal_:
+    """A decimal comma when the file separates fields with ';' (as spreadsheets do where the
+    comma is the decimal mark) or any amount ends in a comma and one or two digits."""
+    if delimiter == ";":
+        return "comma"
+    return "comma" if any(_COMMA_HINT.match(amount) for amount in amounts) else "point"
+
+
+def normalise_amount(cell: str, decimal: Decimal_) -> str:
+    """``1.234,56`` (comma) or ``1,234.56`` (point) to ``1234.56``; anything else unchanged,
+    for the amount's own validation to refuse with its message."""
+    cell = cell.strip()
+    if decimal == "comma" and _COMMA_DECIMAL.match(cell):
+        return re.sub(r"[. \u00a0']", "", cell).replace(",", ".")
+    if decimal == "point" and _POINT_DECIMAL.match(cell):
+        return re.sub(r"[, \u00a0']", "", cell)
+    return cell
+
+
+_DOTTED_DATE = re.compile(r"^([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})$")
+_SLASHED_ISO = re.compile(r"^([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})$")
+
+
+def normalise_date(cell: str) -> str:
+    """ISO dates as they are; ``31.12.2026`` (day first, as European banks write) and
+    ``2026/12/31`` to ISO. ``12/31/2026`` and ``31/12/2026`` stay ambiguous and are refused."""
+    if match := _DOTTED_DATE.match(cell):
+        day, month, year = match.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    if match := _SLASHED_ISO.match(cell):
+        year, month, day = match.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    return cell
+
+
 def parse_csv(
-    text: str, max_rows: int
-) -> tuple[list[tuple[int, ExpenseFields]], list[ImportProblem]]:
-    """Valid rows with their line numbers, and a problem for every invalid one."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    text: str, max_rows: int, decimal: Decimal_ | None = None, signed: bool | None = None
+) -> ParsedCsv:
+    """Valid rows with their line numbers, and a problem for every invalid one.
+
+    The delimiter (, ; tab |) is detected from the header line, the decimal mark taken as
+    declared or detected. Without a kind column, a file read as a bank statement (``signed``
+    declared, or more than half of its amounts negative) has negative amounts as expenses and
+    positive ones as income; otherwise a negative amount is an error, as in the API.
+    """
+    first_line = text.split("\n", 1)[0]
+    delimiter = detect_delimiter(first_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         raise CsvFormatError("the file is empty") from None
     except csv.Error as exc:
         raise CsvFormatError(f"line 1: {exc}") from None
-    columns = [COLUMN_NAMES.get(name.strip().lower()) for name in header]
+    columns = [COLUMN_NAMES.get(header_key(name)) for name in header]
     missing = REQUIRED_COLUMNS - set(columns)
     if missing:
         raise CsvFormatError(
             f"the header must name the columns {sorted(REQUIRED_COLUMNS)}; missing "
-            f"{sorted(missing)} (understood: {sorted(set(COLUMN_NAMES))})"
+            f"{sorted(missing)} (read {header!r} with the delimiter {delimiter!r}; "
+            f"understood names: {sorted(set(COLUMN_NAMES))})"
         )
-    rows: list[tuple[int, ExpenseFields]] = []
+    raw: list[tuple[int, list[str]]] = []
     problems: list[ImportProblem] = []
-    line = 1
     while True:
         try:
             cells = next(reader)
@@ -127,29 +237,62 @@ def parse_csv(
         except csv.Error as exc:
             problems.append(ImportProblem(line=reader.line_num, detail=f"unreadable CSV: {exc}"))
             break
-        line = reader.line_num
         if not any(cell.strip() for cell in cells):
             continue
-        if len(rows) + len(problems) >= max_rows:
+        if len(raw) + len(problems) >= max_rows:
             raise CsvFormatError(f"the file has more than {max_rows} rows")
+        raw.append((reader.line_num, cells))
+    amount_at = columns.index("amount")
+    amounts = [cells[amount_at].strip() for _, cells in raw if len(cells) > amount_at]
+    mark = decimal or detect_decimal(amounts, delimiter)
+    if signed is None:
+        signed = sum(amount.startswith("-") for amount in amounts) * 2 > len(amounts)
+    signed = signed and "kind" not in columns
+    rows: list[tuple[int, ExpenseFields]] = []
+    for line, cells in raw:
         try:
-            rows.append((line, ExpenseFields.model_validate(_fields(columns, cells))))
+            fields = _fields(columns, cells, mark, signed)
+            rows.append((line, ExpenseFields.model_validate(fields)))
         except ValidationError as exc:
             problems.append(ImportProblem(line=line, detail=describe(exc)))
-    return rows, problems
+        except ValueError as exc:
+            problems.append(ImportProblem(line=line, detail=str(exc)))
+    return ParsedCsv(rows, problems, delimiter, mark)
 
 
-def _fields(columns: list[str | None], cells: Iterable[str]) -> dict[str, Any]:
+def _fields(
+    columns: list[str | None], cells: Iterable[str], decimal: Decimal_, signed: bool
+) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for column, cell in zip(columns, cells, strict=False):
         value = restore(cell.strip())
         if column is None or value == "":
             continue
-        fields[column] = (
-            [tag for tag in value.split(TAG_SEPARATOR) if tag.strip()]
-            if column == "tags"
-            else value
-        )
+        if column == "tags":
+            fields[column] = [tag for tag in value.split(TAG_SEPARATOR) if tag.strip()]
+        elif column in ("amount", "base_amount"):
+            fields[column] = normalise_amount(value, decimal)
+        elif column == "date":
+            fields[column] = normalise_date(value)
+        elif column == "kind":
+            word = value.lower()
+            if word not in KIND_WORDS:
+                raise ValueError(
+                    f"kind: {value!r} is neither an expense nor an income "
+                    f"(understood: {sorted(KIND_WORDS)})"
+                )
+            fields[column] = KIND_WORDS[word]
+        else:
+            fields[column] = value
+    amount = fields.get("amount")
+    if isinstance(amount, str) and (signed or "kind" in fields):
+        # A bank statement: money out is negative, money in positive. With a kind column
+        # (Firefly III's type), the kind says which, and the sign is only the direction.
+        if signed:
+            fields["kind"] = "expense" if amount.startswith("-") else "income"
+        fields["amount"] = amount.lstrip("-+")
+        if isinstance(fields.get("base_amount"), str):
+            fields["base_amount"] = fields["base_amount"].lstrip("-+")
     fields.setdefault("category", "other")
     return fields
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import HTTPException, status
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from expense_service.limits import HardLimits
-from expense_service.models import BUILTIN_CATEGORIES, ExpenseFields, ExpenseOut, ImportProblem
+from expense_service.models import ExpenseFields, ExpenseOut, ImportProblem
 from expense_service.storage import (
     client_fields,
     expense_document,
@@ -20,14 +22,22 @@ from expense_service.storage import (
     snapshot,
 )
 from shared.auth import Principal
-from shared.events import ExpenseCreated, ExpenseDeleted, ExpenseUpdated
+from shared.etags import IfMatch
+from shared.events import (
+    ExpenseCreated,
+    ExpenseDeleted,
+    ExpensesImported,
+    ExpenseSnapshot,
+    ExpenseUpdated,
+)
 from shared.money import to_cents
 from shared.mongo import Database, Document, utcnow
 from shared.outbox import Outbox, UnitOfWork
+from shared.types import BUILTIN_CATEGORIES
 from shared.users import user_profile
 
 PROFILE_WAIT_SECONDS = 3.0
-IMPORT_BATCH = 500
+IMPORT_BATCH = 2000
 
 
 def unprocessable(detail: str) -> HTTPException:
@@ -52,14 +62,17 @@ class Ledger:
     # -- reading what a write needs ----------------------------------------------------------
 
     async def user_currency(self, user_id: str) -> str:
-        """The user's currency from the local profile, fed by user events. Right after
-        registration the event may still be on its way, so wait for it a little."""
+        return str((await self.profile(user_id))["currency"])
+
+    async def profile(self, user_id: str) -> Document:
+        """The user's local profile, fed by user events. Right after registration the event
+        may still be on its way, so wait for it a little."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PROFILE_WAIT_SECONDS
         while True:
             profile = await user_profile(self.db, user_id)
             if profile is not None:
-                return str(profile["currency"])
+                return profile
             if loop.time() > deadline:
                 raise HTTPException(
                     status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -129,7 +142,8 @@ class Ledger:
         user_id = user.user_id
         key_id = f"{user_id}:{idempotency_key}" if idempotency_key else None
         request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-        fields = await self.stored_fields(user_id, body)
+        profile = await self.profile(user_id)
+        fields = await self.stored_fields(user_id, body, currency=profile["currency"])
         expense_id = new_expense_id()
         admitted = False
         for _ in range(50):
@@ -157,6 +171,8 @@ class Ledger:
                         )
                     except DuplicateKeyError:
                         raise _KeyTakenError from None
+                if not profile.get("has_data"):
+                    await mark_has_data(uow, user_id, profile["currency"])
                 await uow.db.expenses.insert_one(doc, session=uow.session)
                 await uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
 
@@ -186,11 +202,18 @@ class Ledger:
         return expense_out(doc)
 
     async def replace(
-        self, user: Principal, current: Document, fields: dict[str, Any]
+        self,
+        user: Principal,
+        current: Document,
+        fields: dict[str, Any],
+        if_match: IfMatch | None = None,
     ) -> ExpenseOut:
         """Writes new stored fields over ``current``, an expense of the user's as read by
-        ``owned`` (PUT, and PATCH after merging). The write re-reads it in its transaction."""
+        ``owned`` (PUT, and PATCH after merging). The write re-reads it in its transaction,
+        where ``if_match`` is checked (PreconditionFailedError)."""
         user_id, expense_id = user.user_id, current["_id"]
+        if if_match is not None:
+            if_match.check(current["version"])  # fail fast, before asking about hard limits
         await self.limits.admit(user_id, user.token, expense_id, current["version"] + 1, fields)
 
         async def write(uow: UnitOfWork) -> Document:
@@ -199,12 +222,20 @@ class Ledger:
             )
             if current is None:
                 raise not_found(expense_id)
+            if if_match is not None:
+                if_match.check(current["version"])
             return await apply_change(uow, current, fields)
 
         return expense_out(await self.outbox.run(write))
 
-    async def delete(self, user_id: str, expense_id: str) -> None:
+    async def delete(self, user_id: str, expense_id: str, if_match: IfMatch | None = None) -> None:
         async def write(uow: UnitOfWork) -> None:
+            if if_match is not None:
+                found = await uow.db.expenses.find_one(
+                    {"_id": expense_id, "user_id": user_id}, {"version": 1}, session=uow.session
+                )
+                if found is not None:
+                    if_match.check(found["version"])
             doc = await uow.db.expenses.find_one_and_delete(
                 {"_id": expense_id, "user_id": user_id}, session=uow.session
             )
@@ -240,72 +271,158 @@ class Ledger:
         return await self.outbox.run(write)
 
     async def import_rows(
-        self, user: Principal, rows: list[tuple[int, ExpenseFields]]
-    ) -> tuple[int, int, list[ImportProblem]]:
-        """Imports valid rows in batches; returns (imported, skipped as already imported,
-        problems). A row's fingerprint is its content plus how many equal rows came before it
-        in the file, so two identical coffees on one day both import, once. A row under a
-        hard-limit budget is admitted (or refused) like any other expense."""
+        self,
+        user: Principal,
+        rows: list[tuple[int, ExpenseFields]],
+        progress: Progress | None = None,
+    ) -> ImportOutcome:
+        """Imports valid rows in batches, each batch one transaction with one
+        ``expenses.imported`` event. A row's fingerprint is its content plus how many equal
+        rows came before it in the file, so two identical coffees on one day both import, once,
+        and importing a file again (after an interruption, say) adds only what is missing.
+        Categories the file names that the user does not have are created with the first
+        batch. A row under a hard-limit budget is admitted (or refused) like any other expense.
+        Raises ImportInterruptedError, saying how far it got, if a batch cannot be written."""
         user_id = user.user_id
-        currency = await self.user_currency(user_id)
+        profile = await self.profile(user_id)
+        currency = str(profile["currency"])
         categories = await self.categories(user_id)
-        problems: list[ImportProblem] = []
+        hard_limit_applies = await self.limits.checker(user_id)
+        outcome = ImportOutcome()
         seen: dict[str, int] = {}
-        prepared: list[tuple[str, dict[str, Any]]] = []
+        prepared: list[tuple[int, str, dict[str, Any]]] = []
         for line, body in rows:
+            if body.category not in categories:
+                categories.add(body.category)
+                outcome.created_categories.append(body.category)
             try:
                 fields = await self.stored_fields(user_id, body, categories, currency)
             except HTTPException as exc:
-                problems.append(ImportProblem(line=line, detail=str(exc.detail)))
+                outcome.problems.append(ImportProblem(line=line, detail=str(exc.detail)))
                 continue
             content = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
             seen[content] = seen.get(content, 0) + 1
             key = f"{user_id}:{content}:{seen[content]}"
-            if await self.limits.applies(user_id, fields["month"], fields["category"]):
+            if fields["kind"] == "expense" and hard_limit_applies(
+                fields["month"], fields["category"]
+            ):
                 if await self.db.import_fingerprints.find_one({"_id": key}):
-                    prepared.append((key, fields))  # imported before: skipped below
+                    prepared.append((line, key, fields))  # imported before: skipped below
                     continue
                 try:
                     fields["_id"] = new_expense_id()
                     await self.limits.admit(user_id, user.token, fields["_id"], 1, fields)
                 except HTTPException as exc:
-                    problems.append(ImportProblem(line=line, detail=str(exc.detail)))
+                    outcome.problems.append(ImportProblem(line=line, detail=str(exc.detail)))
                     continue
-            prepared.append((key, fields))
+            prepared.append((line, key, fields))
 
-        imported = skipped = 0
+        used = {fields["category"] for _, _, fields in prepared}
+        outcome.created_categories = [c for c in outcome.created_categories if c in used]
         for start in range(0, len(prepared), IMPORT_BATCH):
             batch = prepared[start : start + IMPORT_BATCH]
+            first = start == 0
+            new_categories = outcome.created_categories if first else []
 
             async def write(
-                uow: UnitOfWork, batch: list[tuple[str, dict[str, Any]]] = batch
+                uow: UnitOfWork,
+                batch: list[tuple[int, str, dict[str, Any]]] = batch,
+                new: list[str] = new_categories,
+                first: bool = first,
             ) -> int:
-                keys = [key for key, _ in batch]
-                known = {
-                    doc["_id"]
-                    async for doc in uow.db.import_fingerprints.find(
-                        {"_id": {"$in": keys}}, {"_id": 1}, session=uow.session
-                    )
-                }
-                docs, fingerprints = [], []
-                for key, fields in batch:
-                    if key in known:
-                        continue
-                    stored = {k: v for k, v in fields.items() if k != "_id"}
-                    doc = expense_document(user_id, fields.get("_id") or new_expense_id(), stored)
-                    docs.append(doc)
-                    fingerprints.append({"_id": key, "user_id": user_id, "expense_id": doc["_id"]})
-                if docs:
-                    await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
-                    await uow.db.expenses.insert_many(docs, session=uow.session)
-                    for doc in docs:
-                        await uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
-                return len(docs)
+                if first and not profile.get("has_data"):
+                    await mark_has_data(uow, user_id, currency)
+                return await self._import_batch(uow, user_id, batch, new)
 
-            added = await self.outbox.run(write)
-            imported += added
-            skipped += len(batch) - added
-        return imported, skipped, problems
+            try:
+                added = await self.outbox.run(write)
+            except (PyMongoError, CurrencyChangedError) as exc:
+                raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
+            outcome.imported += added
+            outcome.skipped += len(batch) - added
+            if progress is not None:
+                refused = len(rows) - len(prepared)
+                await progress(outcome, refused + start + len(batch))
+        return outcome
+
+    async def _import_batch(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        batch: list[tuple[int, str, dict[str, Any]]],
+        new_categories: list[str],
+    ) -> int:
+        for name in new_categories:
+            await uow.db.categories.update_one(
+                {"user_id": user_id, "key": name},
+                {"$setOnInsert": {"_id": str(uuid.uuid4()), "created_at": utcnow()}},
+                upsert=True,
+                session=uow.session,
+            )
+        keys = [key for _, key, _ in batch]
+        known = {
+            doc["_id"]
+            async for doc in uow.db.import_fingerprints.find(
+                {"_id": {"$in": keys}}, {"_id": 1}, session=uow.session
+            )
+        }
+        docs, fingerprints = [], []
+        for _, key, fields in batch:
+            if key in known:
+                continue
+            stored = {k: v for k, v in fields.items() if k != "_id"}
+            doc = expense_document(user_id, fields.get("_id") or new_expense_id(), stored)
+            docs.append(doc)
+            fingerprints.append({"_id": key, "user_id": user_id, "expense_id": doc["_id"]})
+        if docs:
+            await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
+            await uow.db.expenses.insert_many(docs, session=uow.session)
+            await uow.emit(
+                ExpensesImported(expenses=[ExpenseSnapshot(**snapshot(doc)) for doc in docs]),
+                user_id=user_id,
+            )
+        return len(docs)
+
+
+@dataclass
+class ImportOutcome:
+    imported: int = 0
+    skipped: int = 0
+    problems: list[ImportProblem] = field(default_factory=list)
+    created_categories: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[ImportOutcome, int], Awaitable[None]]
+
+
+class ImportInterruptedError(Exception):
+    """A batch could not be written: the batches before it are imported, nothing after."""
+
+    def __init__(self, outcome: ImportOutcome, line: int, cause: str) -> None:
+        super().__init__(
+            f"the import stopped at line {line}: {outcome.imported} rows before it were "
+            f"imported, none from it on ({cause}). Import the same file again to add the rest: "
+            "rows already imported are skipped."
+        )
+        self.outcome = outcome
+
+
+class CurrencyChangedError(Exception):
+    """The user's currency changed between reading it and writing their first expense."""
+
+
+async def mark_has_data(uow: UnitOfWork, user_id: str, currency: str) -> None:
+    """Records, with a user's first expense, that their account now has data in ``currency``:
+    from then on the currency may not change (``/internal/currency``). Both write the profile,
+    so a first expense and a currency change conflict and one of them retries: no expense is
+    ever recorded in a currency the account has already left."""
+    result = await uow.db.users.update_one(
+        {"_id": user_id, "currency": currency},
+        {"$set": {"has_data": True}},
+        session=uow.session,
+    )
+    if result.matched_count != 1:
+        raise CurrencyChangedError
 
 
 async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any]) -> Document:

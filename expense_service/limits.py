@@ -9,6 +9,7 @@ is down.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,26 @@ class HardLimits:
     db: Database
     http: httpx.AsyncClient
     budget_service_url: str
+
+    async def checker(self, user_id: str) -> Callable[[str, str], bool]:
+        """``applies`` for many expenses at once (an import): the user's budgets are read
+        once, and what is in force worked out once per month."""
+        budgets = [
+            doc
+            async for doc in self.db.budgets.find({"user_id": user_id, "deleted": {"$ne": True}})
+        ]
+        any_hard = any(doc.get("hard_limit") for doc in budgets)
+        in_force: dict[str, dict[str | None, dict[str, Any]]] = {}
+
+        def applies(month: str, category: str) -> bool:
+            if not any_hard:
+                return False
+            if month not in in_force:
+                in_force[month] = effective_budgets(budgets, month)
+            chosen = in_force[month]
+            return any(chosen.get(scope, {}).get("hard_limit") for scope in (category, None))
+
+        return applies
 
     async def applies(self, user_id: str, month: str, category: str) -> bool:
         query = in_force_query(user_id, month)

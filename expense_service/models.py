@@ -6,14 +6,12 @@ import datetime as dt
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.money import Money, MoneyTotal
-from shared.types import CategoryName, CurrencyCode, Month
-
-BUILTIN_CATEGORIES = ("food", "travel", "shopping", "bills", "other")
+from shared.types import CalendarDate, CategoryName, CurrencyCode, Month
 
 
 class Kind(StrEnum):
@@ -28,11 +26,23 @@ class SortOrder(StrEnum):
     AMOUNT_DESC = "-amount"
 
 
+TAG_MAX_CHARS = 32
+
+
 def _tag(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
+    """Tags, like categories, compare case-insensitively: stored and searched in lower case."""
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-Tag = Annotated[str, BeforeValidator(_tag), Field(min_length=1, max_length=32)]
+def _tag_length(value: str) -> str:
+    # Checked here, not by max_length, so the message says characters and names the tag's
+    # length: next to the list's own limit of items, a bare "at most 32" was read as items.
+    if len(value) > TAG_MAX_CHARS:
+        raise ValueError(f"a tag is at most {TAG_MAX_CHARS} characters (this one has {len(value)})")
+    return value
+
+
+Tag = Annotated[str, BeforeValidator(_tag), Field(min_length=1), AfterValidator(_tag_length)]
 Description = Annotated[str, Field(max_length=500)]
 
 
@@ -61,7 +71,7 @@ class ExpenseFields(Body):
     )
     category: CategoryName
     description: Description = ""
-    date: dt.date
+    date: CalendarDate
     tags: Tags = Field(default_factory=list)
     kind: Kind = Kind.EXPENSE
 
@@ -72,7 +82,7 @@ class ExpensePatch(Body):
     base_amount: Money | None = None
     category: CategoryName | None = None
     description: Description | None = None
-    date: dt.date | None = None
+    date: CalendarDate | None = None
     tags: Tags | None = None
     kind: Kind | None = None
 
@@ -157,3 +167,29 @@ class ImportResult(BaseModel):
     imported: int
     skipped: int = Field(description="Rows already imported before (same file imported again)")
     errors: list[ImportProblem]
+    created_categories: list[str] = Field(
+        default_factory=list, description="Categories the file named that you did not have yet"
+    )
+    delimiter: str = Field(default=",", description="The field separator read from the header")
+    decimal: str = Field(default="point", description="The decimal mark: point or comma")
+
+
+class ImportJob(BaseModel):
+    """A large import in progress or done (GET /api/expenses/imports/{id})."""
+
+    id: str
+    state: Literal["running", "done", "failed", "interrupted"] = Field(
+        description="interrupted: the service stopped mid-way; import the file again to finish"
+    )
+    rows: int = Field(description="rows in the file")
+    processed: int = Field(description="rows dealt with so far (imported, skipped or refused)")
+    imported: int
+    skipped: int
+    errors: list[ImportProblem] = Field(description="the first 1,000 refused rows, by line")
+    errors_total: int
+    created_categories: list[str]
+    delimiter: str
+    decimal: str
+    detail: str | None = Field(description="why a failed or interrupted import stopped")
+    created_at: datetime
+    finished_at: datetime | None

@@ -5,18 +5,34 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BeforeValidator, ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
-from expense_service.ledger import Ledger, fields_for_patch, unprocessable
+from expense_service.imports import SYNC_ROWS, ImportJobs, read_job
+from expense_service.ledger import (
+    CurrencyChangedError,
+    ImportInterruptedError,
+    Ledger,
+    fields_for_patch,
+    unprocessable,
+)
 from expense_service.limits import HardLimits
 from expense_service.models import (
-    BUILTIN_CATEGORIES,
     CategoryIn,
     CategoryOut,
     CategoryTotal,
@@ -24,20 +40,24 @@ from expense_service.models import (
     ExpenseOut,
     ExpensePage,
     ExpensePatch,
+    ImportJob,
     ImportResult,
     Kind,
     MonthlyTotals,
     MonthSummary,
     MonthTotal,
     SortOrder,
+    Tag,
 )
 from expense_service.storage import ExpenseFilter, expense_out, sort_spec
 from shared.auth import CurrentUser
-from shared.money import MAX_AMOUNT, from_cents, share, to_cents
+from shared.etags import IfMatch, PreconditionFailedError, etag
+from shared.ids import uuid_or_no_route
+from shared.money import MAX_AMOUNT, from_cents, plain_decimal, share, to_cents
 from shared.mongo import utcnow
 from shared.service import Runtime
-from shared.types import MONTH_PATTERN, CategoryName
-from shared.users import user_profile
+from shared.types import BUILTIN_CATEGORIES, MAX_YEAR, MIN_YEAR, CalendarDate, CategoryName, Month
+from shared.users import profile_and_now, user_profile
 
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_ROWS = 50_000
@@ -50,16 +70,18 @@ def get_ledger(runtime: Runtime, request: Request) -> Ledger:
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 AmountQuery = Annotated[
-    Decimal | None, Query(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
+    Decimal | None,
+    BeforeValidator(plain_decimal),
+    Query(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False),
 ]
 
 
 def expense_filter(
-    month: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM")] = None,
-    date_from: Annotated[date | None, Query(alias="from", description="inclusive")] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="inclusive")] = None,
+    month: Annotated[Month | None, Query(description="YYYY-MM")] = None,
+    date_from: Annotated[CalendarDate | None, Query(alias="from", description="inclusive")] = None,
+    date_to: Annotated[CalendarDate | None, Query(alias="to", description="inclusive")] = None,
     category: Annotated[CategoryName | None, Query()] = None,
-    tag: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    tag: Annotated[Tag | None, Query(description="case-insensitive")] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="text in the description")
     ] = None,
@@ -76,7 +98,7 @@ def expense_filter(
         date_from=date_from,
         date_to=date_to,
         category=category,
-        tag=tag.strip() if tag else None,
+        tag=tag,
         q=q,
         kind=kind,
         min_amount_cents=to_cents(min_amount) if min_amount is not None else None,
@@ -121,8 +143,15 @@ async def create_expense(
 ) -> ExpenseOut:
     """With an `Idempotency-Key`, repeating the request (same key, same body) returns the
     first answer and stores nothing more, for 24 hours."""
-    expense, created = await ledger.create(user, body, idempotency_key)
+    try:
+        expense, created = await ledger.create(user, body, idempotency_key)
+    except CurrencyChangedError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "your currency changed while this expense was being recorded; send it again",
+        ) from None
     response.headers["Location"] = f"/api/expenses/{expense.id}"
+    response.headers["ETag"] = etag(expense.version)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return expense
@@ -151,11 +180,17 @@ async def list_month(
     runtime: Runtime,
     filters: Filters,
     m: Annotated[int, Query(ge=1, le=12)],
-    year: Annotated[int, Query(ge=1900, le=9999)],
+    year: Annotated[
+        int | None, Query(ge=MIN_YEAR, le=MAX_YEAR, description="this year when left out")
+    ] = None,
     sort: Sort = SortOrder.DATE_DESC,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> ExpensePage:
+    """`year` defaults to the current year in your time zone, as the seed's `?m=10` expects."""
+    if year is None:
+        _, now = await profile_and_now(runtime.db, user.user_id)
+        year = now.year
     month_filter = ExpenseFilter(**{**filters.__dict__, "month": f"{year:04d}-{m:02d}"})
     return await _page(runtime, user.user_id, month_filter, sort, limit, offset)
 
@@ -168,7 +203,7 @@ async def list_month(
 async def monthly(
     user: CurrentUser,
     runtime: Runtime,
-    year: Annotated[int, Query(ge=1900, le=9999)],
+    year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
     kind: Kind = Kind.EXPENSE,
 ) -> MonthlyTotals:
     year_filter = ExpenseFilter(date_from=date(year, 1, 1), date_to=date(year, 12, 31), kind=kind)
@@ -204,7 +239,7 @@ async def monthly(
 async def summary(
     user: CurrentUser,
     runtime: Runtime,
-    month: Annotated[str, Query(pattern=MONTH_PATTERN)],
+    month: Annotated[Month, Query()],
     kind: Kind = Kind.EXPENSE,
 ) -> MonthSummary:
     pipeline: list[dict[str, Any]] = [
@@ -265,6 +300,12 @@ async def export(
     "/import",
     response_model=ImportResult,
     summary="Import a CSV file (multipart field 'file', or a text/csv body)",
+    responses={
+        202: {
+            "model": ImportJob,
+            "description": f"Over {SYNC_ROWS} rows: imported in the background; follow Location",
+        }
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -279,24 +320,91 @@ async def export(
         }
     },
 )
-async def import_csv(request: Request, user: CurrentUser, ledger: LedgerDep) -> ImportResult:
+async def import_csv(
+    request: Request,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    response: Response,
+    decimal: Annotated[
+        Literal["point", "comma"] | None,
+        Query(description="the decimal mark of the amounts; detected when left out"),
+    ] = None,
+    amounts: Annotated[
+        Literal["signed", "positive"] | None,
+        Query(
+            description="signed: a bank statement, negative amounts are expenses and positive "
+            "ones income (without a kind column); detected when left out (most amounts "
+            "negative)"
+        ),
+    ] = None,
+) -> ImportResult:
     """Columns (header names, any case): date and amount required; category (default other),
-    description, tags (separated by ';'), kind, currency, base_amount. Up to 5 MB and 50,000
-    rows. Valid rows are imported, each invalid one reported with its line number; importing
-    the same file again adds nothing."""
+    description, tags (separated by ';'), kind, currency, base_amount; the usual names of bank
+    and Firefly III exports are understood too (Buchungstag, Betrag, Payee, currency_code,
+    type: withdrawal/deposit...). The delimiter (`,` `;` tab `|`) is detected; a decimal comma
+    (`12,50`, `1.234,56`) is taken when declared with `decimal=comma` or detected (a `;` file,
+    or amounts ending in a comma and 1-2 digits). Dates: `2026-10-31`, `31.10.2026` or
+    `2026/10/31`. Without a kind column, a bank statement (`amounts=signed`, or most amounts
+    negative) has negative amounts as expenses and positive ones as income. Categories you do
+    not have yet are created (listed in `created_categories`). Up to 5 MB and 50,000 rows.
+    Valid rows are imported, each invalid one reported with its line number; importing the
+    same file again adds only what is missing, so an interrupted import (503, saying how far
+    it got) is finished by importing the file again.
+
+    Files of more than 2,000 rows are imported in the background: the answer is 202 with
+    `Location: /api/expenses/imports/{id}`, whose status shows progress and then the report."""
     content = await _upload(request)
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise unprocessable("the file is not UTF-8 text") from None
     try:
-        rows, problems = parse_csv(text, IMPORT_MAX_ROWS)
+        parsed = parse_csv(
+            text, IMPORT_MAX_ROWS, decimal, None if amounts is None else amounts == "signed"
+        )
     except CsvFormatError as exc:
         raise unprocessable(str(exc)) from None
-    imported, skipped, refused = await ledger.import_rows(user, rows)
+    if len(parsed.rows) > SYNC_ROWS:
+        jobs: ImportJobs = request.app.state.import_jobs
+        job = await jobs.start(
+            ledger, user, parsed.rows, parsed.problems, parsed.delimiter, parsed.decimal
+        )
+        location = f"/api/expenses/imports/{job.id}"
+        return JSONResponse(  # type: ignore[return-value]
+            job.model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )
+    try:
+        outcome = await ledger.import_rows(user, parsed.rows)
+    except ImportInterruptedError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}
+        ) from None
     return ImportResult(
-        imported=imported, skipped=skipped, errors=sorted(problems + refused, key=lambda p: p.line)
+        imported=outcome.imported,
+        skipped=outcome.skipped,
+        errors=sorted(parsed.problems + outcome.problems, key=lambda p: p.line),
+        created_categories=outcome.created_categories,
+        delimiter=parsed.delimiter,
+        decimal=parsed.decimal,
     )
+
+
+def _job_id(job_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(job_id, request)
+
+
+@expenses.get(
+    "/imports/{job_id}", response_model=ImportJob, summary="A background import's progress"
+)
+async def import_status(
+    job_id: Annotated[str, Depends(_job_id)], user: CurrentUser, runtime: Runtime
+) -> ImportJob:
+    job = await read_job(runtime.db, user.user_id, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no import {job_id}")
+    return job
 
 
 async def _upload(request: Request) -> bytes:
@@ -326,23 +434,74 @@ async def _upload(request: Request) -> bytes:
     return content
 
 
+def _expense_id(expense_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(expense_id, request)
+
+
+ExpenseId = Annotated[str, Depends(_expense_id)]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=1024,
+        description='The ETag you read ("3"): the change is refused with 412 if the expense '
+        "has changed since",
+    ),
+]
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match does not name the current version"}
+}
+
+
+def precondition_failed(exc: PreconditionFailedError) -> HTTPException:
+    return HTTPException(
+        status.HTTP_412_PRECONDITION_FAILED, str(exc), headers={"ETag": etag(exc.current)}
+    )
+
+
 @expenses.get("/{expense_id}", response_model=ExpenseOut)
-async def read_expense(expense_id: str, user: CurrentUser, ledger: LedgerDep) -> ExpenseOut:
-    return expense_out(await ledger.owned(user.user_id, expense_id))
+async def read_expense(
+    expense_id: ExpenseId, user: CurrentUser, ledger: LedgerDep, response: Response
+) -> ExpenseOut:
+    expense = expense_out(await ledger.owned(user.user_id, expense_id))
+    response.headers["ETag"] = etag(expense.version)
+    return expense
 
 
-@expenses.put("/{expense_id}", response_model=ExpenseOut, summary="Replace an expense")
+@expenses.put(
+    "/{expense_id}", response_model=ExpenseOut, summary="Replace an expense", responses=PRECONDITION
+)
 async def replace_expense(
-    expense_id: str, body: ExpenseFields, user: CurrentUser, ledger: LedgerDep
+    expense_id: ExpenseId,
+    body: ExpenseFields,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
 ) -> ExpenseOut:
     current = await ledger.owned(user.user_id, expense_id)
     fields = await ledger.stored_fields(user.user_id, body)
-    return await ledger.replace(user, current, fields)
+    try:
+        expense = await ledger.replace(user, current, fields, IfMatch.parse(if_match))
+    except PreconditionFailedError as exc:
+        raise precondition_failed(exc) from None
+    response.headers["ETag"] = etag(expense.version)
+    return expense
 
 
-@expenses.patch("/{expense_id}", response_model=ExpenseOut, summary="Change some fields")
+@expenses.patch(
+    "/{expense_id}",
+    response_model=ExpenseOut,
+    summary="Change some fields",
+    responses=PRECONDITION,
+)
 async def patch_expense(
-    expense_id: str, body: ExpensePatch, user: CurrentUser, ledger: LedgerDep
+    expense_id: ExpenseId,
+    body: ExpensePatch,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
 ) -> ExpenseOut:
     current = await ledger.owned(user.user_id, expense_id)
     merged = fields_for_patch(current, body.model_dump(exclude_unset=True))
@@ -351,12 +510,22 @@ async def patch_expense(
     except ValidationError as exc:
         raise unprocessable(describe(exc)) from None
     fields = await ledger.stored_fields(user.user_id, full)
-    return await ledger.replace(user, current, fields)
+    try:
+        expense = await ledger.replace(user, current, fields, IfMatch.parse(if_match))
+    except PreconditionFailedError as exc:
+        raise precondition_failed(exc) from None
+    response.headers["ETag"] = etag(expense.version)
+    return expense
 
 
-@expenses.delete("/{expense_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_expense(expense_id: str, user: CurrentUser, ledger: LedgerDep) -> None:
-    await ledger.delete(user.user_id, expense_id)
+@expenses.delete("/{expense_id}", status_code=status.HTTP_204_NO_CONTENT, responses=PRECONDITION)
+async def delete_expense(
+    expense_id: ExpenseId, user: CurrentUser, ledger: LedgerDep, if_match: IfMatchHeader = None
+) -> None:
+    try:
+        await ledger.delete(user.user_id, expense_id, IfMatch.parse(if_match))
+    except PreconditionFailedError as exc:
+        raise precondition_failed(exc) from None
 
 
 @categories.get("", response_model=list[CategoryOut], summary="Built-in categories, then your own")
@@ -396,13 +565,17 @@ async def create_category(
     return CategoryOut(id=doc["_id"], name=body.name, builtin=False)
 
 
+def _category_id(category_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(category_id, request)
+
+
 @categories.delete(
     "/{category_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete one of your categories; its expenses move to another",
 )
 async def delete_category(
-    category_id: str,
+    category_id: Annotated[str, Depends(_category_id)],
     user: CurrentUser,
     ledger: LedgerDep,
     move_to: Annotated[CategoryName, Query()] = "other",

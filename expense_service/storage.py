@@ -19,6 +19,7 @@ from shared.mongo import Database, Document, utcnow
 from shared.outbox import UnitOfWork
 
 IDEMPOTENCY_KEY_SECONDS = 24 * 3600
+IMPORT_JOB_SECONDS = 7 * 24 * 3600  # an import's status stays readable for a week
 
 
 async def create_indexes(db: Database) -> None:
@@ -32,6 +33,8 @@ async def create_indexes(db: Database) -> None:
     await db.idempotency_keys.create_index("user_id")
     await db.idempotency_keys.create_index("created_at", expireAfterSeconds=IDEMPOTENCY_KEY_SECONDS)
     await db.import_fingerprints.create_index("user_id")
+    await db.import_jobs.create_index("user_id")
+    await db.import_jobs.create_index("created_at", expireAfterSeconds=IMPORT_JOB_SECONDS)
     await db.budgets.create_index([by_user, ("month", ASCENDING)])
 
 
@@ -41,6 +44,7 @@ async def purge_user(uow: UnitOfWork, user_id: str) -> None:
         "categories",
         "idempotency_keys",
         "import_fingerprints",
+        "import_jobs",
         "budgets",
     ):
         await uow.db[collection].delete_many({"user_id": user_id}, session=uow.session)

@@ -44,11 +44,11 @@ async def on_threshold_reached(
         )
 
 
-async def on_registered(event: EventEnvelope, uow: UnitOfWork) -> None:
+async def on_registered(event: EventEnvelope, uow: UnitOfWork, *, email_enabled: bool) -> None:
     await DIRECTORY[EventType.USER_REGISTERED](event, uow)
     user = event.payload()
     assert isinstance(user, UserRegistered)
-    title, body = welcome(user.name)
+    title, body = welcome(user.name, email_enabled=email_enabled)
     await add_notification(uow, user.user_id, "welcome", title, body, {})
 
 
@@ -58,8 +58,11 @@ def build_handlers(mailer: EmailRelay | None) -> Mapping[EventType, Handler]:
     async def threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
         await on_threshold_reached(event, uow, mailer=mailer)
 
+    async def registered(event: EventEnvelope, uow: UnitOfWork) -> None:
+        await on_registered(event, uow, email_enabled=mailer is not None)
+
     return {
         **DIRECTORY,
-        EventType.USER_REGISTERED: on_registered,
+        EventType.USER_REGISTERED: registered,
         EventType.BUDGET_THRESHOLD_REACHED: threshold_reached,
     }

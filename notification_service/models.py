@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.types import Flag
+
 
 class NotificationOut(BaseModel):
     id: str
@@ -30,10 +32,27 @@ class UnreadCount(BaseModel):
 
 
 class Preferences(BaseModel):
+    """Stored preferences (both true by default), and the body of PUT, which replaces them
+    and so needs both: a PUT of one field used to reset the other to its default."""
+
     model_config = ConfigDict(extra="forbid")
 
-    in_app: bool = True
-    email: bool = True
+    in_app: Flag = True
+    email: Flag = True
+
+
+class PreferencesIn(Preferences):
+    in_app: Flag
+    email: Flag
+
+
+class PreferencesPatch(BaseModel):
+    """PATCH: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    in_app: Flag | None = None
+    email: Flag | None = None
 
 
 class ReadAll(BaseModel):

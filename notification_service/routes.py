@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
+from pymongo import ReturnDocument
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from notification_service.live import LiveStreams
@@ -13,12 +14,15 @@ from notification_service.models import (
     NotificationOut,
     NotificationPage,
     Preferences,
+    PreferencesIn,
+    PreferencesPatch,
     ReadAll,
     UnreadCount,
 )
 from notification_service.settings import Settings
 from notification_service.storage import notification_out, preferences_of
 from shared.auth import CurrentUser
+from shared.ids import uuid_or_no_route
 from shared.mongo import utcnow
 from shared.service import Runtime
 
@@ -76,11 +80,32 @@ async def read_preferences(user: CurrentUser, runtime: Runtime) -> Preferences:
     response_model=Preferences,
     summary="Where alerts reach you: the in-app feed (and live stream), email",
 )
-async def write_preferences(body: Preferences, user: CurrentUser, runtime: Runtime) -> Preferences:
+async def write_preferences(
+    body: PreferencesIn, user: CurrentUser, runtime: Runtime
+) -> Preferences:
+    """Replaces both settings (both required); to change one, PATCH."""
     await runtime.db.preferences.replace_one(
         {"_id": user.user_id}, {**body.model_dump(), "updated_at": utcnow()}, upsert=True
     )
-    return body
+    return Preferences(**body.model_dump())
+
+
+@router.patch("/preferences", response_model=Preferences, summary="Change some preferences")
+async def patch_preferences(
+    body: PreferencesPatch, user: CurrentUser, runtime: Runtime
+) -> Preferences:
+    """Only the fields sent change; the others keep their value."""
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if len(changes) != len(body.model_fields_set):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "preferences cannot be null")
+    doc = await runtime.db.preferences.find_one_and_update(
+        {"_id": user.user_id},
+        {"$set": {**changes, "updated_at": utcnow()}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert doc is not None  # upserted
+    return Preferences(**{k: doc[k] for k in ("in_app", "email") if k in doc})
 
 
 @router.get(
@@ -139,8 +164,19 @@ async def stream(
     )
 
 
+def _notification_id(
+    notification_id: Annotated[str, Path(description="a UUID")], request: Request
+) -> str:
+    return uuid_or_no_route(notification_id, request)
+
+
+NotificationId = Annotated[str, Depends(_notification_id)]
+
+
 @router.post("/{notification_id}/read", response_model=NotificationOut)
-async def mark_read(notification_id: str, user: CurrentUser, runtime: Runtime) -> NotificationOut:
+async def mark_read(
+    notification_id: NotificationId, user: CurrentUser, runtime: Runtime
+) -> NotificationOut:
     doc = await runtime.db.notifications.find_one_and_update(
         {"_id": notification_id, "user_id": user.user_id},
         [{"$set": {"read_at": {"$ifNull": ["$read_at", utcnow()]}}}],
@@ -152,7 +188,9 @@ async def mark_read(notification_id: str, user: CurrentUser, runtime: Runtime) -
 
 
 @router.delete("/{notification_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_notification(notification_id: str, user: CurrentUser, runtime: Runtime) -> None:
+async def delete_notification(
+    notification_id: NotificationId, user: CurrentUser, runtime: Runtime
+) -> None:
     result = await runtime.db.notifications.delete_one(
         {"_id": notification_id, "user_id": user.user_id}
     )

@@ -32,10 +32,14 @@ def budget_name(category: str | None) -> str:
 
 
 def alert_title(alert: BudgetThresholdReached) -> str:
+    """Titles are sentence case ("Overall budget exceeded") and name the threshold that fired;
+    budget_service sends only the highest threshold a change crosses, so the body's percentage
+    is at or above it."""
     name = budget_name(alert.category)
-    if alert.threshold >= 1:
-        return f"{name} budget {'exceeded' if alert.spent > alert.limit else 'used up'}"
-    return f"{name} budget at {alert.threshold * 100:.0f}%"
+    title_name = name[:1].upper() + name[1:]
+    if alert.threshold == 1:
+        return f"{title_name} budget {'exceeded' if alert.spent > alert.limit else 'used up'}"
+    return f"{title_name} budget at {alert.threshold * 100:.0f}%"
 
 
 def alert_body(alert: BudgetThresholdReached) -> str:
@@ -46,11 +50,13 @@ def alert_body(alert: BudgetThresholdReached) -> str:
     )
 
 
-def welcome(name: str | None) -> tuple[str, str]:
+def welcome(name: str | None, *, email_enabled: bool) -> tuple[str, str]:
+    """Promises email alerts only when this installation can send email."""
     greeting = f"Welcome, {name}!" if name else "Welcome!"
+    channels = "here, live, and by email" if email_enabled else "here and live"
     return greeting, (
         "Record what you spend, set a monthly budget, and you will hear from us "
-        "here, live, and by email when you reach 80% and 100% of it."
+        f"{channels} when you reach 80% and 100% of it."
     )
 
 

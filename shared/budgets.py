@@ -40,23 +40,52 @@ def candidates_query(user_id: str, month: str) -> dict[str, Any]:
 async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
     budget = event.payload()
     assert isinstance(budget, BudgetUpserted)
+    assert event.user_id is not None
+    # An event is committed truth: it also replaces an equal version, which may have been a
+    # pushed copy of a change that lost its race (see store_budget_copy).
+    await store_budget_copy(uow, event.user_id, budget, committed=True)
+
+
+async def store_budget_copy(
+    uow: UnitOfWork, user_id: str, budget: BudgetUpserted, *, committed: bool
+) -> bool:
+    """Keeps the newest version of a budget in the copy; returns whether it was stored.
+
+    budget_service pushes every budget change to expense_service (``committed=False``) *before*
+    committing it, so that the copy knows of it by the time the client has its answer. Such a
+    push only ever adds a newer version, and never takes away a hard limit or a repeat the copy
+    already has (it keeps them until an event confirms), because its change may yet fail to
+    commit. A copy that says "hard" where budget_service says otherwise is harmless: the copy
+    only decides *whether to ask* budget_service, which decides on its own data. The event of
+    whatever change does commit that version replaces it (``committed=True`` also replaces an
+    equal version).
+    """
     current = await uow.db.budgets.find_one({"_id": budget.budget_id}, session=uow.session)
-    if current is not None and (current.get("deleted") or current["version"] >= budget.version):
-        return
+    if current is not None and (
+        current.get("deleted")
+        or current["version"] > budget.version
+        or (current["version"] == budget.version and not committed)
+    ):
+        return False
+    hard_limit, repeat = budget.hard_limit, budget.repeat
+    if not committed and current is not None:
+        hard_limit = hard_limit or bool(current.get("hard_limit"))
+        repeat = repeat or bool(current.get("repeat"))
     await uow.db.budgets.replace_one(
         {"_id": budget.budget_id},
         {
-            "user_id": event.user_id,
+            "user_id": user_id,
             "month": budget.month,
             "category": budget.category,
             "amount_cents": to_cents(budget.amount),
-            "repeat": budget.repeat,
-            "hard_limit": budget.hard_limit,
+            "repeat": repeat,
+            "hard_limit": hard_limit,
             "version": budget.version,
         },
         upsert=True,
         session=uow.session,
     )
+    return True
 
 
 async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:

@@ -27,6 +27,8 @@ class EventType(StrEnum):
     EXPENSE_CREATED = "expense.created"
     EXPENSE_UPDATED = "expense.updated"
     EXPENSE_DELETED = "expense.deleted"
+    # producer expense_service (CSV import, one per batch of rows); consumers budget, analytics.
+    EXPENSES_IMPORTED = "expenses.imported"
     # producer budget_service; consumers analytics_service (+ notification for thresholds).
     BUDGET_UPSERTED = "budget.upserted"
     BUDGET_DELETED = "budget.deleted"
@@ -94,6 +96,14 @@ class ExpenseCreated(ExpenseSnapshot):
     pass
 
 
+class ExpensesImported(Payload):
+    """Expenses created together by one batch of a CSV import (at most a few hundred), each as
+    ``expense.created`` would carry it. One event per batch, not per row, so that consumers
+    apply an import of 50,000 rows in a hundred transactions rather than 50,000."""
+
+    expenses: list[ExpenseSnapshot] = Field(min_length=1)
+
+
 class ExpenseUpdated(ExpenseSnapshot):
     """The expense after the change, and as it was just before it."""
 
@@ -152,6 +162,7 @@ PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
     EventType.EXPENSE_CREATED: ExpenseCreated,
     EventType.EXPENSE_UPDATED: ExpenseUpdated,
     EventType.EXPENSE_DELETED: ExpenseDeleted,
+    EventType.EXPENSES_IMPORTED: ExpensesImported,
     EventType.BUDGET_UPSERTED: BudgetUpserted,
     EventType.BUDGET_DELETED: BudgetDeleted,
     EventType.BUDGET_THRESHOLD_REACHED: BudgetThresholdReached,

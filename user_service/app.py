@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from fastapi import FastAPI
 
 from shared.service import ServiceRuntime, create_service_app
 from user_service.events import HANDLERS
 from user_service.keys import load_signing_key
+from user_service.ledger_client import ExpenseLedgerClient
 from user_service.passwords import PasswordHasher
 from user_service.routes import auth, keys, users
 from user_service.settings import Settings
@@ -29,7 +31,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue_limit=settings.bcrypt_queue_limit,
             queue_seconds=settings.bcrypt_queue_seconds,
         )
-        yield
+        async with httpx.AsyncClient(timeout=settings.expense_service_timeout) as http:
+            app.state.expense_ledger = ExpenseLedgerClient(http, settings.expense_service_url)
+            yield
 
     app = create_service_app(
         settings,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 from pydantic_extra_types.currency_code import ISO4217
 
-from shared.types import CurrencyCode, TimezoneName
+from shared.types import CurrencyCode, Flag, TimezoneName
 
 PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything past 72 bytes; refuse rather than truncate
 
@@ -49,7 +49,7 @@ class RefreshRequest(Body):
 
 class LogoutRequest(Body):
     refresh_token: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    everywhere: bool = Field(
+    everywhere: Flag = Field(
         default=False,
         description="End every session of the account and refuse its access tokens at once",
     )

@@ -18,6 +18,7 @@ from shared.mongo import Document
 from shared.ratelimit import RateLimiter, RateLimitUnavailableError, Window
 from shared.service import Runtime
 from user_service.keys import SigningKey
+from user_service.ledger_client import ExpenseLedgerClient
 from user_service.models import (
     LoginRequest,
     LogoutRequest,
@@ -264,15 +265,29 @@ async def read_me(account: Account) -> UserOut:
     return user_out(account)
 
 
-@users.patch("/me", response_model=UserOut)
+@users.patch(
+    "/me",
+    response_model=UserOut,
+    responses={409: {"description": "currency: the account already has expenses or budgets"}},
+)
 async def update_me(
-    body: ProfileUpdate, account: Account, store: Store, runtime: Runtime
+    body: ProfileUpdate,
+    account: Account,
+    store: Store,
+    runtime: Runtime,
+    principal: CurrentUser,
+    request: Request,
 ) -> UserOut:
+    """The currency can change only while the account has no expenses or budgets: figures
+    are never converted, so a change would relabel them (409 says so)."""
     changes = body.model_dump(exclude_unset=True)
     if any(changes.get(k) is None for k in ("currency", "timezone") if k in changes):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "currency and timezone cannot be null"
         )
+    if "currency" in changes and changes["currency"] != account["currency"]:
+        ledger: ExpenseLedgerClient = request.app.state.expense_ledger
+        await ledger.change_currency(principal.token, changes["currency"])
     async with runtime.outbox.unit_of_work() as uow:
         user = await store.update(account["_id"], changes, uow.session)
         if user is None:

@@ -19,6 +19,10 @@ class Settings(ServiceSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=15)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
 
+    # Asked before a currency change (user_service.ledger_client).
+    expense_service_url: str = "http://127.0.0.1:8002"
+    expense_service_timeout: float = Field(default=3.0, gt=0)
+
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     # bcrypt releases the GIL; more hashes at once than cores only queues them up.
     bcrypt_concurrency: int = Field(default=2, ge=1, le=64)

@@ -123,7 +123,13 @@ def expected_figures(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Per user and month, from the ledger's final state: what every report must agree with."""
     figures: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"income": 0, "expense": 0, "count": 0, "categories": defaultdict(lambda: [0, 0])}
+        lambda: {
+            "income": 0,
+            "expense": 0,
+            "count": 0,
+            "income_count": 0,
+            "categories": defaultdict(lambda: [0, 0]),
+        }
     )
     for expense_id, expense in final.items():
         if expense is None:
@@ -131,7 +137,7 @@ def expected_figures(
         cell = figures[(owners[expense_id], expense.date.isoformat()[:7])]
         cents = to_cents(expense.base_amount)
         cell[expense.kind] += cents
-        cell["count"] += 1
+        cell["count" if expense.kind == "expense" else "income_count"] += 1
         if expense.kind == "expense":
             cell["categories"][expense.category][0] += cents
             cell["categories"][expense.category][1] += 1
@@ -173,10 +179,16 @@ async def test_shuffled_duplicated_stream_matches_the_ledger_and_the_rebuild(
         for month in MONTHS:
             expected = figures[(user, month)]
             summary = await reports.month_summary(month)
-            assert (to_cents(summary.income), to_cents(summary.expense), summary.count) == (
+            assert (
+                to_cents(summary.income),
+                to_cents(summary.expense),
+                summary.count,
+                summary.income_count,
+            ) == (
                 expected["income"],
                 expected["expense"],
                 expected["count"],
+                expected["income_count"],
             ), (user, month)
             assert {c.category: (to_cents(c.total), c.count) for c in summary.categories} == {
                 k: tuple(v) for k, v in expected["categories"].items() if v[1]

@@ -29,7 +29,8 @@ def test_summary_of_a_month() -> None:
         Decimal("2100.00"),
     )
     assert summary.savings_rate == Decimal("0.8400")
-    assert summary.count == 5
+    # count is expenses only, as in the expense summary; incomes are counted apart
+    assert (summary.count, summary.income_count) == (4, 1)
     assert summary.average_per_day == Decimal("13.33")  # 400.00 / 30 days
     assert [(c.category, c.total, c.count, c.share) for c in summary.categories] == [
         ("food", Decimal("300.30"), 3, Decimal("0.7508")),

@@ -157,6 +157,16 @@ async def test_duplicated_and_shuffled_delivery_gives_the_same_state(
 
     expected = await state_of(in_order_db)
     assert await state_of(shuffled_db) == expected
+    # The running totals equal the sum over the projection they are kept from.
+    for (month, category), cents in expected["spent"].items():
+        assert cents == sum(
+            doc["base_amount_cents"]
+            for doc in expected["projection"]
+            if doc["kind"] == "expense"
+            and not doc["deleted"]
+            and doc["month"] == month
+            and category in (None, doc["category"])
+        ), (month, category)
     # Not a vacuous comparison: there is spending, and some thresholds stand crossed.
     assert any(expected["spent"].values())
     assert expected["projection"]

@@ -69,7 +69,7 @@ async def ledger(client: httpx.AsyncClient) -> Account:
     async def caught_up() -> bool:
         summary = await get(client, account, "/api/analytics/summary", month="2026-08")
         vs = await get(client, account, "/api/analytics/budget-vs-actual", month="2026-08")
-        return summary["count"] == 8 and len(vs) == 1
+        return (summary["count"], summary["income_count"]) == (7, 1) and len(vs) == 1
 
     assert await eventually(caught_up, timeout=5)
     return account
@@ -99,7 +99,12 @@ async def test_figures_match_hand_computation(client: httpx.AsyncClient) -> None
     ranged = await get(
         client, account, "/api/analytics/summary", **{"from": "2026-07-20", "to": "2026-08-03"}
     )
-    assert (ranged["expense"], ranged["income"], ranged["count"]) == ("65.50", "3000.00", 4)
+    assert (ranged["expense"], ranged["income"], ranged["count"], ranged["income_count"]) == (
+        "65.50",
+        "3000.00",
+        3,
+        1,
+    )
     assert (
         await get(client, account, "/api/analytics/categories", month="2026-08")
         == summary["categories"]
@@ -114,7 +119,7 @@ async def test_figures_match_hand_computation(client: httpx.AsyncClient) -> None
     assert trends["months"][2]["categories"] == {"food": "373.00", "travel": "150.00"}
 
     [vs] = await get(client, account, "/api/analytics/budget-vs-actual", month="2026-08")
-    assert (vs["category"], vs["budget"], vs["spent"], vs["remaining"], vs["percent_used"]) == (
+    assert (vs["category"], vs["amount"], vs["spent"], vs["remaining"], vs["percent_used"]) == (
         "food",
         "400.00",
         "373.00",

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import E2E
+from tests.e2e.problems import detail
 from tests.support import Account, event_tap, eventually, register_and_login
 
 
@@ -94,7 +98,7 @@ async def test_status_math_to_the_cent_and_states(client: httpx.AsyncClient) -> 
     status = await settled(client, account, "2026-10", None, "360.15")
     assert status[None]["budget_id"] == overall["id"]
     assert (
-        status[None]["limit"],
+        status[None]["amount"],
         status[None]["remaining"],
         status[None]["percent_used"],
         status[None]["state"],
@@ -124,12 +128,25 @@ async def test_pace_projects_this_month_in_the_users_time_zone(client: httpx.Asy
     today = datetime.now(UTC)
     month = today.strftime("%Y-%m")
     await set_budget(client, account, month=month, amount="3100")
-    await spend(client, account, "100", f"{month}-01")
-    status = await settled(client, account, month, None, "100.00")
+    await spend(client, account, "79.99", f"{month}-01")
+    status = await settled(client, account, month, None, "79.99")
     days = calendar.monthrange(today.year, today.month)[1]
-    expected = (Decimal(10000) * days // today.day) / 100
-    assert Decimal(status[None]["projected_spend"]) == expected
+    # Rounded half up to the cent (on day 22 of 30: 109.0773 -> 109.08, never 109.07).
+    expected = (Decimal("79.99") * days / today.day).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert status[None]["projected_spend"] == str(expected)
     assert status[None]["days_left"] == days - today.day
+
+    async def forecast() -> dict[str, Any] | None:
+        response = await client.get(
+            "/api/analytics/forecast", params={"month": month}, headers=account.headers
+        )
+        body: dict[str, Any] = response.json()
+        return body if body["overall"]["spent"] == "79.99" else None
+
+    # analytics_service projects with the same formula
+    found = await eventually(forecast, timeout=15)
+    assert found, "analytics never saw the expense"
+    assert found["overall"]["projected"] == str(expected)
 
 
 async def test_alerts_once_per_threshold_with_two_consumer_processes(
@@ -279,6 +296,60 @@ async def test_hard_limit_admits_no_more_than_fits(client: httpx.AsyncClient, e2
     assert fits.status_code == 200
 
 
+@contextlib.asynccontextmanager
+async def budget_events_withheld_from_expense_service(e2e: E2E) -> AsyncIterator[None]:
+    """Unbinds expense_service's queue from budget.upserted: its event-fed copy of budgets lags
+    for as long as this lasts, as it would behind a long queue (analytics still gets them)."""
+    queue_name = f"{e2e.names.queue_prefix}expense_service.events"
+    connection = await aio_pika.connect(e2e.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(e2e.names.exchange)
+        queue = await channel.get_queue(queue_name)
+        await queue.unbind(exchange, routing_key="budget.upserted")
+        try:
+            yield
+        finally:
+            await queue.bind(exchange, routing_key="budget.upserted")
+
+
+async def test_hard_limit_applies_from_the_answer_even_when_events_lag(
+    client: httpx.AsyncClient, e2e: E2E
+) -> None:
+    account = await register_and_login(client)
+    await spend(client, account, "40", "2026-01-05", "bills")  # before any budget
+    async with budget_events_withheld_from_expense_service(e2e):
+        await set_budget(client, account, month="2026-01", amount="100", hard_limit=True)
+        responses = await asyncio.gather(
+            *(spend(client, account, "15", "2026-01-02", "travel") for _ in range(20))
+        )
+        codes = Counter(r.status_code for r in responses)
+        assert codes == {201: 4, 409: 16}, [r.text for r in responses if r.status_code != 409]
+
+        # Switched to hard: a soft category budget, then PATCH hard_limit.
+        food = await set_budget(client, account, month="2026-03", category="food", amount="20")
+        assert (await spend(client, account, "15", "2026-03-03")).status_code == 201
+        # Spending from before a limit was hard counts once budget_service has its event.
+        await settled(client, account, "2026-03", "food", "15.00")
+        hard = await client.patch(
+            f"/api/budgets/{food['id']}", headers=account.headers, json={"hard_limit": True}
+        )
+        assert hard.status_code == 200, hard.text
+        assert (await spend(client, account, "6", "2026-03-03")).status_code == 409
+        assert (await spend(client, account, "6", "2026-03-03", "bills")).status_code == 201
+
+        # Lowered: a hard budget of another month, then a smaller amount.
+        feb = await set_budget(client, account, month="2026-02", amount="100", hard_limit=True)
+        assert (await spend(client, account, "50", "2026-02-03")).status_code == 201
+        await settled(client, account, "2026-02", None, "50.00")
+        lowered = await client.patch(
+            f"/api/budgets/{feb['id']}", headers=account.headers, json={"amount": "60"}
+        )
+        assert lowered.status_code == 200, lowered.text
+        assert (await spend(client, account, "11", "2026-02-04")).status_code == 409
+        assert (await spend(client, account, "10", "2026-02-04")).status_code == 201
+
+
 async def test_ordinary_expenses_are_accepted_while_budget_service_is_down(
     client: httpx.AsyncClient,
     e2e: E2E,
@@ -311,9 +382,9 @@ async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -
     assert [b["id"] for b in march.json()] == [repeating["id"]]
     await set_budget(client, account, month="2026-02", amount="450")  # February only
     status = await status_of(client, account, "2026-02")
-    assert status[None]["limit"] == "450.00"
+    assert (status[None]["amount"], status[None]["repeated_from"]) == ("450.00", None)
     status = await status_of(client, account, "2026-03")
-    assert (status[None]["limit"], status[None]["budget_month"]) == ("400.00", "2026-01")
+    assert (status[None]["amount"], status[None]["repeated_from"]) == ("400.00", "2026-01")
 
     same = await client.post(
         "/api/budgets",
@@ -327,7 +398,7 @@ async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -
     assert shorthand.status_code == 201
     assert shorthand.json()["month"] == datetime.now(UTC).strftime("%Y-%m")
     monthly = await client.get("/api/budget/status", headers=account.headers)
-    assert (monthly.json()["limit"], monthly.json()["state"]) == ("999.99", "ok")
+    assert (monthly.json()["amount"], monthly.json()["state"]) == ("999.99", "ok")
     # Again: only the amount changes; a hard limit set meanwhile stays.
     await client.patch(
         f"/api/budgets/{shorthand.json()['id']}", headers=account.headers, json={"hard_limit": True}
@@ -380,3 +451,59 @@ async def test_repeat_shorthands_crud_and_bad_input(client: httpx.AsyncClient) -
 @pytest.mark.parametrize("path", ["/api/budgets", "/api/budgets/status", "/api/budget/status"])
 async def test_budget_routes_need_a_token(client: httpx.AsyncClient, path: str) -> None:
     assert (await client.get(path)).status_code == 401
+
+
+async def test_budget_for_an_unknown_category_is_refused_like_an_expense(
+    client: httpx.AsyncClient,
+) -> None:
+    account = await register_and_login(client)
+    budget = await client.post(
+        "/api/budgets",
+        json={"month": "2026-11", "category": "nope", "amount": "50"},
+        headers=account.headers,
+    )
+    expense = await spend(client, account, "5", "2026-11-02", "nope")
+    assert (budget.status_code, expense.status_code) == (422, 422), budget.text
+    assert "unknown category 'nope'" in detail(budget)
+    assert "unknown category 'nope'" in detail(expense)
+    listed = await client.get("/api/budgets?month=2026-11", headers=account.headers)
+    assert listed.json() == []
+    # Once the category exists (any case), the budget is accepted.
+    created = await client.post("/api/categories", json={"name": "Pets"}, headers=account.headers)
+    assert created.status_code == 201
+    pets = await client.post(
+        "/api/budgets",
+        json={"month": "2026-11", "category": "PETS", "amount": "50"},
+        headers=account.headers,
+    )
+    assert pets.status_code == 201, pets.text
+    assert pets.json()["category"] == "pets"
+
+
+async def test_budget_change_is_refused_whole_while_expense_service_is_down(
+    client: httpx.AsyncClient, e2e: E2E
+) -> None:
+    """A budget must reach expense_service before it is saved (hard limits apply from the
+    answer on, and a budget counts for currency changes): unreachable, nothing is saved."""
+    account = await register_and_login(client)
+    stack = e2e.stack
+    await asyncio.to_thread(stack.kill, "expense_service")
+    try:
+        refused = await client.post(
+            "/api/budgets",
+            json={"month": "2026-06", "amount": "100", "hard_limit": True},
+            headers=account.headers,
+        )
+        assert refused.status_code == 503, refused.text
+        assert "nothing was changed" in detail(refused)
+        listed = await client.get("/api/budgets?month=2026-06", headers=account.headers)
+        assert listed.json() == []
+    finally:
+        await asyncio.to_thread(stack.start_service, "expense_service")
+        await asyncio.to_thread(stack.wait_service_ready, "expense_service")
+    saved = await client.post(
+        "/api/budgets",
+        json={"month": "2026-06", "amount": "100", "hard_limit": True},
+        headers=account.headers,
+    )
+    assert saved.status_code == 201, saved.text

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from tests.support import Account, register_and_login
+from tests.support import Account, eventually, register_and_login
 
 
 async def all_expenses(client: httpx.AsyncClient, account: Account) -> list[dict[str, Any]]:
@@ -83,7 +84,14 @@ async def test_export_then_import_gives_identical_totals(client: httpx.AsyncClie
         files={"file": ("expenses.csv", exported.content, "text/csv")},
     )
     assert imported.status_code == 200, imported.text
-    assert imported.json() == {"imported": 7, "skipped": 0, "errors": []}
+    assert imported.json() == {
+        "imported": 7,
+        "skipped": 0,
+        "errors": [],
+        "created_categories": [],
+        "delimiter": ",",
+        "decimal": "point",
+    }
 
     source_items = await all_expenses(client, source)
     target_items = await all_expenses(client, target)
@@ -102,7 +110,14 @@ async def test_export_then_import_gives_identical_totals(client: httpx.AsyncClie
         content=exported.content,
         headers={**target.headers, "Content-Type": "text/csv"},
     )
-    assert again.json() == {"imported": 0, "skipped": 7, "errors": []}
+    assert again.json() == {
+        "imported": 0,
+        "skipped": 7,
+        "errors": [],
+        "created_categories": [],
+        "delimiter": ",",
+        "decimal": "point",
+    }
     assert len(await all_expenses(client, target)) == 7
 
 
@@ -119,7 +134,7 @@ async def test_bad_lines_are_reported_by_number_and_good_ones_imported(
         "",  # 6: blank, ignored
         "2026-11-04,2.50,,no category: other,",  # 7
         "2026-11-05,1.234,food,3 places,",  # 8
-        "2026-11-06,4.00,yachts,unknown category,",  # 9
+        "2026-11-06,4.00,yachts,a new category: created,",  # 9
         '2026-11-07,6.00,food,"multi',  # 10-11: a quoted newline
         'line",',
         "2026-11-08,7.00,food,ok last,",  # 12
@@ -131,22 +146,22 @@ async def test_bad_lines_are_reported_by_number_and_good_ones_imported(
     )
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result["imported"] == 4
-    assert [e["line"] for e in result["errors"]] == [3, 4, 5, 8, 9]
+    assert (result["imported"], result["created_categories"]) == (5, ["yachts"])
+    assert [e["line"] for e in result["errors"]] == [3, 4, 5, 8]
     details = {e["line"]: e["detail"] for e in result["errors"]}
     assert "date" in details[3]
     assert "greater than 0" in details[4]
     assert "decimal" in details[5]
     assert "2 decimal places" in details[8]
-    assert "unknown category" in details[9]
     items = await all_expenses(client, account)
     assert sorted(Decimal(i["amount"]) for i in items) == [
         Decimal("2.50"),
+        Decimal("4.00"),
         Decimal("6.00"),
         Decimal("7.00"),
         Decimal("10.00"),
     ]
-    assert {i["category"] for i in items} == {"food", "other"}
+    assert {i["category"] for i in items} == {"food", "other", "yachts"}
     assert next(i for i in items if i["amount"] == "10.00")["tags"] == ["x", "y"]
 
 
@@ -182,3 +197,122 @@ async def test_unusable_files_are_refused_whole(client: httpx.AsyncClient) -> No
     assert "50000 rows" in too_many.json()["detail"]
     nothing = (await client.get("/api/expenses", headers=account.headers)).json()
     assert nothing["total"] == 0
+
+
+async def test_own_export_with_own_categories_imports_into_a_fresh_account(
+    client: httpx.AsyncClient,
+) -> None:
+    source = await register_and_login(client)
+    assert (
+        await client.post("/api/categories", json={"name": "Pets"}, headers=source.headers)
+    ).status_code == 201
+    for category in ("pets", "food"):
+        response = await client.post(
+            "/api/expenses",
+            json={"amount": "9.90", "category": category, "date": "2026-10-02"},
+            headers=source.headers,
+        )
+        assert response.status_code == 201
+    exported = await client.get("/api/expenses/export.csv", headers=source.headers)
+    fresh = await register_and_login(client)
+    imported = await client.post(
+        "/api/expenses/import",
+        content=exported.content,
+        headers={**fresh.headers, "Content-Type": "text/csv"},
+    )
+    assert imported.status_code == 200, imported.text
+    body = imported.json()
+    assert (body["imported"], body["errors"], body["created_categories"]) == (2, [], ["pets"])
+    names = [c["name"] for c in (await client.get("/api/categories", headers=fresh.headers)).json()]
+    assert "pets" in names
+
+
+async def test_semicolon_file_with_decimal_commas_from_a_bank(client: httpx.AsyncClient) -> None:
+    account = await register_and_login(client, currency="EUR")
+    text = (
+        "Buchungstag;Betrag;Kategorie;Verwendungszweck\r\n"
+        "02.10.2026;-12,50;food;Bäckerei\r\n"
+        "03.10.2026;-1.250,00;bills;Miete\r\n"
+        "05.10.2026;2.400,00;other;Gehalt\r\n"
+    )
+    response = await client.post(
+        "/api/expenses/import",
+        content=text.encode(),
+        headers={**account.headers, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["imported"], body["errors"], body["delimiter"], body["decimal"]) == (
+        3,
+        [],
+        ";",
+        "comma",
+    )
+    items = await all_expenses(client, account)
+    assert [(i["date"], i["amount"], i["kind"], i["category"]) for i in items] == [
+        ("2026-10-02", "12.50", "expense", "food"),
+        ("2026-10-03", "1250.00", "expense", "bills"),
+        ("2026-10-05", "2400.00", "income", "other"),
+    ]
+    # The plain "Date;Amount;Category" of the issue, with a declared decimal comma.
+    plain = await client.post(
+        "/api/expenses/import?decimal=comma&amounts=positive",
+        content=b"Date;Amount;Category\n2026-10-07;12,50;food\n",
+        headers={**account.headers, "Content-Type": "text/csv"},
+    )
+    assert (plain.status_code, plain.json()["imported"]) == (200, 1), plain.text
+
+
+async def test_large_import_runs_as_a_job_and_reaches_budgets_and_analytics(
+    client: httpx.AsyncClient,
+) -> None:
+    account = await register_and_login(client)
+    month = "2026-04"
+    budget = await client.post(
+        "/api/budgets", json={"month": month, "amount": "1000000"}, headers=account.headers
+    )
+    assert budget.status_code == 201
+    rows = 4_000  # over the 2,000 imported within the request (bench/ measures 50,000)
+    lines = ["date,amount,category,description"]
+    total = Decimal(0)
+    for n in range(rows):
+        amount = Decimal(1 + n % 997) / 100
+        total += amount
+        lines.append(f"{month}-{1 + n % 28:02d},{amount},{('food', 'travel')[n % 2]},row {n}")
+    lines.append(f"{month}-01,oops,food,a bad line")  # line rows + 2
+    started = time.monotonic()
+    response = await client.post(
+        "/api/expenses/import",
+        content="\n".join(lines).encode(),
+        headers={**account.headers, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 202, response.text
+    assert time.monotonic() - started < 10
+    location = response.headers["Location"]
+    assert response.json()["state"] == "running"
+
+    async def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await client.get(location, headers=account.headers)).json()
+        return job if job["state"] != "running" else None
+
+    job = await eventually(finished, timeout=180, interval=0.5)
+    assert job, "the import did not finish"
+    assert (job["state"], job["rows"], job["processed"], job["imported"]) == (
+        "done",
+        rows + 1,
+        rows + 1,
+        rows,
+    )
+    assert [e["line"] for e in job["errors"]] == [rows + 2]
+    want = f"{total:.2f}"
+
+    async def reflected() -> bool:
+        status = await client.get(f"/api/budgets/status?month={month}", headers=account.headers)
+        summary = await client.get(f"/api/analytics/summary?month={month}", headers=account.headers)
+        return bool(status.json()[0]["spent"] == want and summary.json()["expense"] == want)
+
+    assert await eventually(reflected, timeout=60, interval=0.5)
+    listed = await client.get(f"/api/expenses?month={month}&limit=1", headers=account.headers)
+    assert listed.json()["total"] == rows
+    other = await register_and_login(client)
+    assert (await client.get(location, headers=other.headers)).status_code == 404

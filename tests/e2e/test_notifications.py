@@ -233,7 +233,8 @@ async def test_preferences_are_honoured(client: httpx.AsyncClient, e2e: E2E) -> 
 async def test_feed_reading_and_replay(client: httpx.AsyncClient) -> None:
     account = await register_and_login(client)
     await food_budget(client, account)
-    await spend(client, account, "500")
+    await spend(client, account, "400")  # 80%
+    await spend(client, account, "100")  # 100%: one alert per threshold crossed
 
     async def two() -> bool:
         return len(alerts_in(await feed(client, account))) == 2
@@ -284,3 +285,90 @@ async def test_idle_streams_get_heartbeats(client: httpx.AsyncClient) -> None:
         assert await eventually(lambda: asyncio.sleep(0, live.comments), timeout=3)
     assert live.comments[0].startswith(": ping")
     assert (await client.get(STREAM)).status_code == 401
+
+
+async def test_one_alert_per_change_naming_the_highest_threshold(
+    client: httpx.AsyncClient,
+) -> None:
+    """A budget set below what is spent alerts once, for its highest threshold; changing its
+    amount while still past it alerts nothing; only falling back below re-arms."""
+    account = await register_and_login(client)
+    overall = await client.post(
+        "/api/budgets", headers=account.headers, json={"month": "2026-10", "amount": 10000}
+    )
+    assert overall.status_code == 201
+    for amount in ("200", "25"):
+        await spend(client, account, amount)  # 225.00 on 2026-10-12
+
+    async def counted() -> bool:
+        status = await client.get("/api/budgets/status?month=2026-10", headers=account.headers)
+        return bool(status.json()[0]["spent"] == "225.00")
+
+    assert await eventually(counted, timeout=10)
+    # Lowered below what is spent: past 80% and 100% at once.
+    lowered = await client.patch(
+        f"/api/budgets/{overall.json()['id']}", headers=account.headers, json={"amount": 150}
+    )
+    food = await client.post(
+        "/api/budgets",
+        headers=account.headers,
+        json={"month": "2026-10", "category": "food", "amount": 100},
+    )
+    assert (lowered.status_code, food.status_code) == (200, 201)
+
+    async def two_alerts() -> list[dict[str, Any]]:
+        found = alerts_in(await feed(client, account))
+        return found if len(found) >= 2 else []
+
+    fired = await eventually(two_alerts, timeout=10)
+    assert sorted(a["title"] for a in fired) == ["Food budget exceeded", "Overall budget exceeded"]
+    food_alert = next(a for a in fired if a["data"]["category"] == "food")
+    assert food_alert["data"]["threshold"] == "1"
+    assert "You've used 225% of your Food budget" in food_alert["body"]
+
+    # Lowered again, still past both thresholds: nothing new.
+    again = await client.patch(
+        f"/api/budgets/{food.json()['id']}", headers=account.headers, json={"amount": 90}
+    )
+    assert again.status_code == 200
+    # Raised to 300 (225 is 75%): both re-arm; 20 more is 81.67%, which alerts at 80%.
+    raised = await client.patch(
+        f"/api/budgets/{food.json()['id']}", headers=account.headers, json={"amount": 300}
+    )
+    assert raised.status_code == 200
+    await spend(client, account, "20")
+
+    async def third() -> list[dict[str, Any]]:
+        found = alerts_in(await feed(client, account))
+        return found if len(found) >= 3 else []
+
+    after = await eventually(third, timeout=10)
+    assert len(after) == 3, [a["title"] for a in after]
+    assert after[0]["title"] == "Food budget at 80%"
+    assert "82%" in after[0]["body"]
+
+
+async def test_welcome_promises_email_only_when_mail_is_configured(
+    client: httpx.AsyncClient, e2e: E2E
+) -> None:
+    async def welcome_of(account: Account) -> str:
+        async def found() -> list[dict[str, Any]]:
+            return [n for n in await feed(client, account) if n["type"] == "welcome"]
+
+        welcome = await eventually(found, timeout=10)
+        assert welcome, "no welcome"
+        return str(welcome[0]["body"])
+
+    assert "by email" in await welcome_of(await register_and_login(client))
+    stack = e2e.stack
+    with_smtp = dict(stack.service_env["notification_service"])
+    without = {k: v for k, v in with_smtp.items() if not k.startswith("SMTP_")}
+    await asyncio.to_thread(stack.restart_service, "notification_service", without)
+    try:
+        await asyncio.to_thread(stack.wait_service_ready, "notification_service")
+        body = await welcome_of(await register_and_login(client))
+        assert "by email" not in body
+        assert "here and live" in body
+    finally:
+        await asyncio.to_thread(stack.restart_service, "notification_service", with_smtp)
+        await asyncio.to_thread(stack.wait_service_ready, "notification_service")

@@ -59,7 +59,8 @@ def test_rows_are_validated_with_their_line_numbers() -> None:
         '2,2026-01-03,"two\nlines",income\n'
         "3,2026-13-01,,\n"
     )
-    rows, problems = parse_csv(text, max_rows=100)
+    parsed = parse_csv(text, max_rows=100)
+    rows, problems = parsed.rows, parsed.problems
     assert [(line, str(body.amount), body.kind.value) for line, body in rows] == [
         (2, "1.50", "expense"),
         (6, "2", "income"),
@@ -97,11 +98,63 @@ def test_exported_file_parses_back() -> None:
             "2026-11-02T00:00:00+00:00",
         ]
     )
-    [(line, body)], problems = parse_csv(buffer.getvalue(), max_rows=10)
-    assert problems == []
+    parsed = parse_csv(buffer.getvalue(), max_rows=10)
+    [(line, body)] = parsed.rows
+    assert parsed.problems == []
     assert (line, body.description, body.tags, str(body.base_amount)) == (
         2,
         "-taxi",
         ["a", "b"],
         "36.80",
     )
+
+
+def test_semicolons_and_decimal_commas_of_european_banks() -> None:
+    text = (
+        "Buchungstag;Betrag;Kategorie;Verwendungszweck;Währung\n"
+        "31.10.2026;-12,50;food;Bäckerei;EUR\n"
+        "01.10.2026;-1.234,56;bills;Miete;EUR\n"
+        "02.10.2026;2.500,00;other;Gehalt;EUR\n"
+    )
+    parsed = parse_csv(text, max_rows=10)
+    assert (parsed.delimiter, parsed.decimal, parsed.problems) == (";", "comma", [])
+    assert [
+        (str(b.date), str(b.amount), b.kind.value, b.category, b.description, b.currency)
+        for _, b in parsed.rows
+    ] == [
+        ("2026-10-31", "12.50", "expense", "food", "Bäckerei", "EUR"),
+        ("2026-10-01", "1234.56", "expense", "bills", "Miete", "EUR"),
+        ("2026-10-02", "2500.00", "income", "other", "Gehalt", "EUR"),
+    ]
+
+
+def test_decimal_comma_detected_or_declared_and_points_kept() -> None:
+    comma = parse_csv('date,amount\n2026-10-01,"12,5"\n', max_rows=10)
+    assert (comma.decimal, str(comma.rows[0][1].amount)) == ("comma", "12.5")
+    point = parse_csv('date,amount\n2026-10-01,"1,234.50"\n2026-10-02,7\n', max_rows=10)
+    assert (point.decimal, [str(b.amount) for _, b in point.rows]) == ("point", ["1234.50", "7"])
+    declared = parse_csv("date\tamount\n2026-10-01\t1.234\n", max_rows=10, decimal="comma")
+    assert (declared.delimiter, str(declared.rows[0][1].amount)) == ("\t", "1234")
+
+
+def test_firefly_export_columns() -> None:
+    text = (
+        "date,amount,currency_code,description,category,type\n"
+        "2026-10-03,-9.99,USD,Netflix,bills,withdrawal\n"
+        "2026-10-04,3000,USD,Salary,other,deposit\n"
+        "2026-10-05,100,USD,To savings,other,transfer\n"
+    )
+    parsed = parse_csv(text, max_rows=10)
+    assert [(str(b.amount), b.kind.value) for _, b in parsed.rows] == [
+        ("9.99", "expense"),
+        ("3000", "income"),
+    ]
+    assert [p.line for p in parsed.problems] == [4]
+    assert "transfer" in parsed.problems[0].detail
+
+
+@pytest.mark.parametrize("cell", ["12/31/2026", "31/12/2026", "2026-13-01"])
+def test_ambiguous_or_bad_dates_are_refused(cell: str) -> None:
+    parsed = parse_csv(f"date,amount\n{cell},1\n", max_rows=10)
+    assert parsed.rows == []
+    assert parsed.problems[0].detail.startswith("date:")
