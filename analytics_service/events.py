@@ -4,24 +4,24 @@ alerts, and user.* for profiles and purging (shared.users)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from analytics_service.storage import apply_batch, apply_difference, purge_user
 from shared.budgets import BUDGET_COPY_HANDLERS
-from shared.consumer import Handler
+from shared.consumer import EventContext, Subscriptions, on
 from shared.events import (
     BudgetThresholdReached,
-    EventEnvelope,
     EventType,
+    ExpenseCreated,
+    ExpenseDeleted,
     ExpensesImported,
     ExpenseSnapshot,
+    ExpenseUpdated,
 )
 from shared.money import to_cents
 from shared.outbox import UnitOfWork
 from shared.users import user_directory_handlers
 
 
-def projected(event: EventEnvelope, expense: ExpenseSnapshot) -> dict[str, object]:
+def projected(event: EventContext, expense: ExpenseSnapshot) -> dict[str, object]:
     return {
         "_id": expense.expense_id,
         "user_id": event.user_id,
@@ -36,9 +36,7 @@ def projected(event: EventEnvelope, expense: ExpenseSnapshot) -> dict[str, objec
     }
 
 
-async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
-    expense = event.payload()
-    assert isinstance(expense, ExpenseSnapshot)
+async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfWork) -> None:
     current = await uow.db.expense_projection.find_one(
         {"_id": expense.expense_id}, session=uow.session
     )
@@ -51,11 +49,11 @@ async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
     await apply_difference(uow.db, current, after, uow.session)
 
 
-async def on_expenses_imported(event: EventEnvelope, uow: UnitOfWork) -> None:
+async def on_expenses_imported(
+    batch: ExpensesImported, event: EventContext, uow: UnitOfWork
+) -> None:
     """A batch of new expenses from an import: projected together, and each rollup cell
     changed once by the batch's total (one bulk write), instead of one event per row."""
-    batch = event.payload()
-    assert isinstance(batch, ExpensesImported)
     ids = [expense.expense_id for expense in batch.expenses]
     known = {
         doc["_id"]
@@ -70,9 +68,9 @@ async def on_expenses_imported(event: EventEnvelope, uow: UnitOfWork) -> None:
     await apply_batch(uow.db, fresh, uow.session)
 
 
-async def on_threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
-    alert = event.payload()
-    assert isinstance(alert, BudgetThresholdReached)
+async def on_threshold_reached(
+    alert: BudgetThresholdReached, event: EventContext, uow: UnitOfWork
+) -> None:
     await uow.db.alerts.replace_one(
         {"_id": event.id},
         {
@@ -85,12 +83,12 @@ async def on_threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
     )
 
 
-HANDLERS: Mapping[EventType, Handler] = {
-    **user_directory_handlers(purge_user),
-    EventType.EXPENSE_CREATED: on_expense,
-    EventType.EXPENSE_UPDATED: on_expense,
-    EventType.EXPENSE_DELETED: on_expense,
-    EventType.EXPENSES_IMPORTED: on_expenses_imported,
-    **BUDGET_COPY_HANDLERS,
-    EventType.BUDGET_THRESHOLD_REACHED: on_threshold_reached,
-}
+HANDLERS: Subscriptions = [
+    *user_directory_handlers(purge_user),
+    on(ExpenseCreated, on_expense),
+    on(ExpenseUpdated, on_expense),
+    on(ExpenseDeleted, on_expense),
+    on(ExpensesImported, on_expenses_imported),
+    *BUDGET_COPY_HANDLERS,
+    on(BudgetThresholdReached, on_threshold_reached),
+]

@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.mongo import Database, Document
 from shared.outbox import UnitOfWork
 
-Session = Any
 ROLLUPS = ("monthly", "daily")
 
 
@@ -52,7 +52,10 @@ def contributions(expense: Document) -> dict[str, tuple[dict[str, Any], int]]:
 
 
 async def apply_difference(
-    db: Database, before: Document | None, after: Document | None, session: Session
+    db: Database,
+    before: Document | None,
+    after: Document | None,
+    session: AsyncClientSession | None,
 ) -> None:
     old = contributions(before) if before else {}
     new = contributions(after) if after else {}
@@ -71,7 +74,9 @@ async def apply_difference(
         )
 
 
-async def apply_batch(db: Database, added: Iterable[Document], session: Session) -> None:
+async def apply_batch(
+    db: Database, added: Iterable[Document], session: AsyncClientSession | None
+) -> None:
     """Adds new expenses to the rollups: their contributions summed per cell, then one bulk
     write of one ``$inc`` per cell."""
     cells: dict[str, tuple[dict[str, Any], int, int]] = {}

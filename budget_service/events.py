@@ -3,23 +3,26 @@ from it, and alerts checked against it), and user.* for profiles (shared.users).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from budget_service.alerts import evaluate
 from budget_service.storage import add_spending, difference, lock_month, purge_user
-from shared.consumer import Handler
-from shared.events import EventEnvelope, EventType, ExpensesImported, ExpenseSnapshot
+from shared.consumer import EventContext, Subscriptions, on
+from shared.events import (
+    EventType,
+    ExpenseCreated,
+    ExpenseDeleted,
+    ExpensesImported,
+    ExpenseSnapshot,
+    ExpenseUpdated,
+)
 from shared.money import to_cents
 from shared.outbox import UnitOfWork
 from shared.users import user_directory_handlers
 
 
-async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
+async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfWork) -> None:
     """Keeps the newest version of each expense. Duplicates and stale versions change nothing,
     so any delivery order leaves the same figures; a move to another month or category
     re-checks both places."""
-    expense = event.payload()
-    assert isinstance(expense, ExpenseSnapshot)
     user_id = event.user_id
     assert user_id is not None
     projection = uow.db.expense_projection
@@ -54,12 +57,12 @@ async def on_expense(event: EventEnvelope, uow: UnitOfWork) -> None:
         await evaluate(uow, user_id, touched_month, categories)
 
 
-async def on_expenses_imported(event: EventEnvelope, uow: UnitOfWork) -> None:
+async def on_expenses_imported(
+    batch: ExpensesImported, event: EventContext, uow: UnitOfWork
+) -> None:
     """A batch of new expenses from an import: projected together, alerts checked once per
     month touched. Expenses already known (a redelivery, or a later change that came first)
     are left alone, as ``on_expense`` would."""
-    batch = event.payload()
-    assert isinstance(batch, ExpensesImported)
     user_id = event.user_id
     assert user_id is not None
     projection = uow.db.expense_projection
@@ -102,10 +105,10 @@ async def on_expenses_imported(event: EventEnvelope, uow: UnitOfWork) -> None:
         await evaluate(uow, user_id, month, categories)
 
 
-HANDLERS: Mapping[EventType, Handler] = {
-    **user_directory_handlers(purge_user),
-    EventType.EXPENSE_CREATED: on_expense,
-    EventType.EXPENSE_UPDATED: on_expense,
-    EventType.EXPENSE_DELETED: on_expense,
-    EventType.EXPENSES_IMPORTED: on_expenses_imported,
-}
+HANDLERS: Subscriptions = [
+    *user_directory_handlers(purge_user),
+    on(ExpenseCreated, on_expense),
+    on(ExpenseUpdated, on_expense),
+    on(ExpenseDeleted, on_expense),
+    on(ExpensesImported, on_expenses_imported),
+]

@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.budgets import candidates_query, effective_budgets
 from shared.mongo import Database, Document
 from shared.outbox import UnitOfWork
-
-Session = Any
 
 
 async def create_indexes(db: Database) -> None:
@@ -66,7 +65,7 @@ async def lock_month(uow: UnitOfWork, user_id: str, month: str) -> None:
 
 
 async def budgets_in_force(
-    db: Database, user_id: str, month: str, session: Session = None
+    db: Database, user_id: str, month: str, session: AsyncClientSession | None = None
 ) -> dict[str | None, Document]:
     found = [
         doc async for doc in db.budgets.find(candidates_query(user_id, month), session=session)
@@ -88,7 +87,7 @@ def contribution(expense: Document | None) -> tuple[str, int] | None:
 
 
 async def add_spending(
-    db: Database, deltas: dict[str, int], session: Session, user_id: str
+    db: Database, deltas: dict[str, int], session: AsyncClientSession | None, user_id: str
 ) -> None:
     """Adds cents to cells (``spending_key``); one bulk write."""
     updates = []
@@ -141,7 +140,11 @@ async def rebuild_spending(db: Database) -> None:
 
 
 async def spent_cents(
-    db: Database, user_id: str, month: str, category: str | None, session: Session = None
+    db: Database,
+    user_id: str,
+    month: str,
+    category: str | None,
+    session: AsyncClientSession | None = None,
 ) -> int:
     """Spending in ``month`` (one category, or all with None), from expense events. Income
     never counts."""
@@ -160,7 +163,7 @@ async def spent_with_reservations(
     month: str,
     category: str | None,
     exclude_expense: str,
-    session: Session,
+    session: AsyncClientSession | None,
 ) -> int:
     """Spending as it will be once every admitted expense has arrived: the projection, with each
     reserved expense counted at its reserved amount (and ``exclude_expense`` left out)."""

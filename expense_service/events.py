@@ -3,15 +3,12 @@ know which expenses fall under a hard limit (shared.budgets, expense_service.lim
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from expense_service.storage import purge_user
 from shared.budgets import BUDGET_COPY_HANDLERS
-from shared.consumer import Handler
-from shared.events import EventType
+from shared.consumer import Subscriptions
 from shared.users import user_directory_handlers
 
-HANDLERS: Mapping[EventType, Handler] = {
-    **user_directory_handlers(purge_user),
-    **BUDGET_COPY_HANDLERS,
-}
+HANDLERS: Subscriptions = [
+    *user_directory_handlers(purge_user),
+    *BUDGET_COPY_HANDLERS,
+]

@@ -4,9 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from shared.consumer import Subscriptions
 
-from shared.consumer import Handler
-from shared.events import EventType
-
-HANDLERS: Mapping[EventType, Handler] = {}
+HANDLERS: Subscriptions = []

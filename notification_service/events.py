@@ -3,8 +3,6 @@ email), user.registered a welcome; user.* also keeps the profiles (shared.users)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from notification_service.mailer import EmailRelay
 from notification_service.storage import (
     add_notification,
@@ -13,19 +11,19 @@ from notification_service.storage import (
     queue_email,
 )
 from notification_service.texts import alert_body, alert_email, alert_title, welcome
-from shared.consumer import Handler
-from shared.events import BudgetThresholdReached, EventEnvelope, EventType, UserRegistered
+from shared.consumer import EventContext, Subscriptions, on
+from shared.events import BudgetThresholdReached, UserRegistered
 from shared.outbox import UnitOfWork
 from shared.users import user_directory_handlers, user_profile
 
-DIRECTORY = user_directory_handlers(purge_user)
-
 
 async def on_threshold_reached(
-    event: EventEnvelope, uow: UnitOfWork, *, mailer: EmailRelay | None
+    alert: BudgetThresholdReached,
+    event: EventContext,
+    uow: UnitOfWork,
+    *,
+    mailer: EmailRelay | None,
 ) -> None:
-    alert = event.payload()
-    assert isinstance(alert, BudgetThresholdReached)
     user_id = event.user_id
     assert user_id is not None
     preferences = await preferences_of(uow.db, user_id, uow.session)
@@ -44,25 +42,28 @@ async def on_threshold_reached(
         )
 
 
-async def on_registered(event: EventEnvelope, uow: UnitOfWork, *, email_enabled: bool) -> None:
-    await DIRECTORY[EventType.USER_REGISTERED](event, uow)
-    user = event.payload()
-    assert isinstance(user, UserRegistered)
+async def on_registered(
+    user: UserRegistered, event: EventContext, uow: UnitOfWork, *, email_enabled: bool
+) -> None:
+    """The welcome note. (The profile itself is kept by the directory's own subscription to
+    the same event; the factory runs both in one unit of work.)"""
     title, body = welcome(user.name, email_enabled=email_enabled)
     await add_notification(uow, user.user_id, "welcome", title, body, {})
 
 
-def build_handlers(mailer: EmailRelay | None) -> Mapping[EventType, Handler]:
+def build_handlers(mailer: EmailRelay | None) -> Subscriptions:
     """``mailer``: None when SMTP is not configured at all."""
 
-    async def threshold_reached(event: EventEnvelope, uow: UnitOfWork) -> None:
-        await on_threshold_reached(event, uow, mailer=mailer)
+    async def threshold_reached(
+        alert: BudgetThresholdReached, event: EventContext, uow: UnitOfWork
+    ) -> None:
+        await on_threshold_reached(alert, event, uow, mailer=mailer)
 
-    async def registered(event: EventEnvelope, uow: UnitOfWork) -> None:
-        await on_registered(event, uow, email_enabled=mailer is not None)
+    async def registered(user: UserRegistered, event: EventContext, uow: UnitOfWork) -> None:
+        await on_registered(user, event, uow, email_enabled=mailer is not None)
 
-    return {
-        **DIRECTORY,
-        EventType.USER_REGISTERED: registered,
-        EventType.BUDGET_THRESHOLD_REACHED: threshold_reached,
-    }
+    return [
+        *user_directory_handlers(purge_user),
+        on(UserRegistered, registered),
+        on(BudgetThresholdReached, threshold_reached),
+    ]

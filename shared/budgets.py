@@ -9,11 +9,11 @@ own budget overrides it for that month only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from shared.consumer import Handler
-from shared.events import BudgetDeleted, BudgetUpserted, EventEnvelope, EventType
+from shared.consumer import EventContext, Subscriptions, on
+from shared.events import BudgetDeleted, BudgetUpserted
 from shared.money import to_cents
 from shared.outbox import UnitOfWork
 
@@ -37,9 +37,7 @@ def candidates_query(user_id: str, month: str) -> dict[str, Any]:
     }
 
 
-async def on_budget_upserted(event: EventEnvelope, uow: UnitOfWork) -> None:
-    budget = event.payload()
-    assert isinstance(budget, BudgetUpserted)
+async def on_budget_upserted(budget: BudgetUpserted, event: EventContext, uow: UnitOfWork) -> None:
     assert event.user_id is not None
     # An event is committed truth: it also replaces an equal version, which may have been a
     # pushed copy of a change that lost its race (see store_budget_copy).
@@ -88,9 +86,7 @@ async def store_budget_copy(
     return True
 
 
-async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
-    budget = event.payload()
-    assert isinstance(budget, BudgetDeleted)
+async def on_budget_deleted(budget: BudgetDeleted, event: EventContext, uow: UnitOfWork) -> None:
     # A tombstone: an upsert of this budget arriving late must not bring it back.
     await uow.db.budgets.replace_one(
         {"_id": budget.budget_id},
@@ -101,10 +97,10 @@ async def on_budget_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
 
 
 # A service's own copy of budgets, in its collection ``budgets`` (tombstones have "deleted").
-BUDGET_COPY_HANDLERS: Mapping[EventType, Handler] = {
-    EventType.BUDGET_UPSERTED: on_budget_upserted,
-    EventType.BUDGET_DELETED: on_budget_deleted,
-}
+BUDGET_COPY_HANDLERS: Subscriptions = [
+    on(BudgetUpserted, on_budget_upserted),
+    on(BudgetDeleted, on_budget_deleted),
+]
 
 
 def in_force_query(user_id: str, month: str) -> dict[str, Any]:

@@ -14,22 +14,66 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
-from shared.events import EventEnvelope, EventType
+from shared.events import EventEnvelope, EventType, Payload
 from shared.log import new_request_id, request_id_var
 from shared.mongo import Database
 from shared.outbox import Outbox, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[EventEnvelope, UnitOfWork], Awaitable[None]]
+P = TypeVar("P", bound=Payload)
+P_contra = TypeVar("P_contra", bound=Payload, contravariant=True)
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """What a handler knows of the event besides its payload (the envelope's other fields)."""
+
+    id: str
+    type: EventType
+    occurred_at: datetime
+    producer: str
+    user_id: str | None
+
+    @classmethod
+    def of(cls, envelope: EventEnvelope) -> EventContext:
+        return cls(
+            envelope.id, envelope.type, envelope.occurred_at, envelope.producer, envelope.user_id
+        )
+
+
+class Handler(Protocol[P_contra]):
+    """Handles one kind of event, given its payload already validated (the Python form of
+    eShop's ``IIntegrationEventHandler<T>``), inside the consumer's unit of work."""
+
+    def __call__(
+        self, payload: P_contra, event: EventContext, uow: UnitOfWork, /
+    ) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A payload type and its handler; ``on`` pairs them so that the types must agree."""
+
+    payload_type: type[Payload]
+    handler: Handler[Any]
+
+
+def on(payload_type: type[P], handler: Handler[P]) -> Subscription:
+    return Subscription(payload_type, handler)
+
+
+Subscriptions = Sequence[Subscription]
 EVENTS_HANDLED = Counter(
     "events_handled_total",
     "Events taken from this service's queue, by type and outcome",
@@ -44,10 +88,31 @@ async def create_consumer_indexes(db: Database) -> None:
     )
 
 
+def merge_handlers(subscriptions: Subscriptions) -> dict[type[Payload], Handler[Any]]:
+    """One handler per payload type: where several subscriptions handle a type (a service's
+    own and the shared ones, e.g. profiles and a welcome note on user.registered), each runs in
+    turn, in the same unit of work, so their effects commit, or are retried, together."""
+    merged: dict[type[Payload], list[Handler[Any]]] = {}
+    for subscription in subscriptions:
+        merged.setdefault(subscription.payload_type, []).append(subscription.handler)
+    return {payload_type: _in_turn(chain) for payload_type, chain in merged.items()}
+
+
+def _in_turn(chain: list[Handler[Any]]) -> Handler[Any]:
+    if len(chain) == 1:
+        return chain[0]
+
+    async def run(payload: Payload, event: EventContext, uow: UnitOfWork) -> None:
+        for handler in chain:
+            await handler(payload, event, uow)
+
+    return run
+
+
 class IdempotentConsumer:
-    def __init__(self, outbox: Outbox, handlers: Mapping[EventType, Handler]) -> None:
+    def __init__(self, outbox: Outbox, subscriptions: Subscriptions) -> None:
         self._outbox = outbox
-        self.handlers = dict(handlers)
+        self.handlers = merge_handlers(subscriptions)
         self._user_turns: dict[str | None, tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
@@ -77,20 +142,20 @@ class IdempotentConsumer:
     async def _dispatch(self, message: AbstractIncomingMessage) -> None:
         try:
             envelope = EventEnvelope.model_validate_json(message.body)
-            envelope.payload()
+            payload = envelope.payload()  # validated once, here; handlers get it typed
         except (ValidationError, ValueError) as exc:
             log.error("dead-lettering malformed message %s: %s", message.message_id, exc)
             EVENTS_HANDLED.labels(message.type or "unknown", "malformed").inc()
             await message.reject(requeue=False)
             return
-        handler = self.handlers.get(envelope.type)
+        handler = self.handlers.get(type(payload))
         if handler is None:
             log.warning("no handler for %s; acknowledging", envelope.type)
             await message.ack()
             return
         try:
             async with self._turn_of(envelope.user_id):
-                handled = await self.handle(envelope, handler)
+                handled = await self._handle_once(envelope, payload, handler)
         except Exception:
             log.exception("handling %s %s failed; requeueing", envelope.type, envelope.id)
             EVENTS_HANDLED.labels(envelope.type.value, "failed").inc()
@@ -101,7 +166,18 @@ class IdempotentConsumer:
         EVENTS_HANDLED.labels(envelope.type.value, "handled" if handled else "duplicate").inc()
         await message.ack()
 
-    async def handle(self, envelope: EventEnvelope, handler: Handler) -> bool:
+    @property
+    def event_types(self) -> list[EventType]:
+        return [payload_type.event_type for payload_type in self.handlers]
+
+    async def handle(self, envelope: EventEnvelope) -> bool:
+        """Handles one event as a delivery would (for tools and tests that have envelopes)."""
+        payload = envelope.payload()
+        return await self._handle_once(envelope, payload, self.handlers[type(payload)])
+
+    async def _handle_once(
+        self, envelope: EventEnvelope, payload: Payload, handler: Handler[Any]
+    ) -> bool:
         """Runs ``handler`` once per event id; returns False for an event already processed.
         A write conflict with a concurrent transaction is retried here, not redelivered."""
 
@@ -117,7 +193,7 @@ class IdempotentConsumer:
                 )
             except DuplicateKeyError:
                 raise _AlreadyProcessedError from None
-            await handler(envelope, uow)
+            await handler(payload, EventContext.of(envelope), uow)
 
         try:
             await self._outbox.run(once, attempts=30)

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,7 +43,11 @@ class EventType(StrEnum):
 
 
 class Payload(BaseModel):
+    """An event's data. Each concrete payload names its ``event_type``: the payload class is
+    the event, so handlers are registered by it and receive it typed."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    event_type: ClassVar[EventType]
 
 
 class UserProfile(Payload):
@@ -57,19 +61,22 @@ class UserProfile(Payload):
 
 
 class UserRegistered(UserProfile):
-    pass
+    event_type = EventType.USER_REGISTERED
 
 
 class UserUpdated(UserProfile):
-    pass
+    event_type = EventType.USER_UPDATED
 
 
 class UserDeleted(Payload):
+    event_type = EventType.USER_DELETED
     user_id: str
 
 
 class UserTokensRevoked(Payload):
     """Access tokens whose ``tv`` claim is below ``token_version`` are refused from now on."""
+
+    event_type = EventType.USER_TOKENS_REVOKED
 
     user_id: str
     token_version: int
@@ -93,7 +100,7 @@ class ExpenseSnapshot(Payload):
 
 
 class ExpenseCreated(ExpenseSnapshot):
-    pass
+    event_type = EventType.EXPENSE_CREATED
 
 
 class ExpensesImported(Payload):
@@ -101,11 +108,15 @@ class ExpensesImported(Payload):
     ``expense.created`` would carry it. One event per batch, not per row, so that consumers
     apply an import of 50,000 rows in a hundred transactions rather than 50,000."""
 
+    event_type = EventType.EXPENSES_IMPORTED
+
     expenses: list[ExpenseSnapshot] = Field(min_length=1)
 
 
 class ExpenseUpdated(ExpenseSnapshot):
     """The expense after the change, and as it was just before it."""
+
+    event_type = EventType.EXPENSE_UPDATED
 
     previous: ExpenseSnapshot
 
@@ -113,9 +124,13 @@ class ExpenseUpdated(ExpenseSnapshot):
 class ExpenseDeleted(ExpenseSnapshot):
     """The expense as it was when deleted; ``version`` is one past its last change."""
 
+    event_type = EventType.EXPENSE_DELETED
+
 
 class BudgetUpserted(Payload):
     """A budget as it now stands. ``category`` null: all categories together."""
+
+    event_type = EventType.BUDGET_UPSERTED
 
     budget_id: str
     month: str
@@ -128,6 +143,8 @@ class BudgetUpserted(Payload):
 
 
 class BudgetDeleted(Payload):
+    event_type = EventType.BUDGET_DELETED
+
     budget_id: str
     month: str
     category: str | None
@@ -135,6 +152,8 @@ class BudgetDeleted(Payload):
 
 class BudgetThresholdReached(Payload):
     """Spending in ``month`` crossed ``threshold`` (0.8 = 80%) of the budget, upwards."""
+
+    event_type = EventType.BUDGET_THRESHOLD_REACHED
 
     budget_id: str
     month: str
@@ -149,24 +168,29 @@ class BudgetThresholdReached(Payload):
 class NotificationCreated(Payload):
     """A notification entered the user's feed at ``seq`` (the live stream's event id)."""
 
+    event_type = EventType.NOTIFICATION_CREATED
+
     notification_id: str
     seq: int
     kind: str
 
 
 PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
-    EventType.USER_REGISTERED: UserRegistered,
-    EventType.USER_UPDATED: UserUpdated,
-    EventType.USER_DELETED: UserDeleted,
-    EventType.USER_TOKENS_REVOKED: UserTokensRevoked,
-    EventType.EXPENSE_CREATED: ExpenseCreated,
-    EventType.EXPENSE_UPDATED: ExpenseUpdated,
-    EventType.EXPENSE_DELETED: ExpenseDeleted,
-    EventType.EXPENSES_IMPORTED: ExpensesImported,
-    EventType.BUDGET_UPSERTED: BudgetUpserted,
-    EventType.BUDGET_DELETED: BudgetDeleted,
-    EventType.BUDGET_THRESHOLD_REACHED: BudgetThresholdReached,
-    EventType.NOTIFICATION_CREATED: NotificationCreated,
+    model.event_type: model
+    for model in (
+        UserRegistered,
+        UserUpdated,
+        UserDeleted,
+        UserTokensRevoked,
+        ExpenseCreated,
+        ExpenseUpdated,
+        ExpenseDeleted,
+        ExpensesImported,
+        BudgetUpserted,
+        BudgetDeleted,
+        BudgetThresholdReached,
+        NotificationCreated,
+    )
 }
 
 
@@ -185,15 +209,15 @@ class EventEnvelope(BaseModel):
 
     @classmethod
     def of(cls, payload: Payload, *, producer: str, user_id: str | None) -> EventEnvelope:
-        for event_type, model in PAYLOAD_MODELS.items():
-            if type(payload) is model:
-                return cls(
-                    type=event_type,
-                    producer=producer,
-                    user_id=user_id,
-                    data=payload.model_dump(mode="json"),
-                )
-        raise TypeError(f"{type(payload).__name__} is not a registered event payload")
+        registered = type(payload) in PAYLOAD_MODELS.values()
+        if not registered:
+            raise TypeError(f"{type(payload).__name__} is not a registered event payload")
+        return cls(
+            type=payload.event_type,
+            producer=producer,
+            user_id=user_id,
+            data=payload.model_dump(mode="json"),
+        )
 
     def payload(self) -> Payload:
         """The typed payload; raises ``ValidationError`` for a malformed message."""

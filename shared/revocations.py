@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
-from shared.consumer import Handler
+from shared.consumer import EventContext, Subscriptions, on
 from shared.events import EventEnvelope, EventType, UserDeleted, UserTokensRevoked
 from shared.mongo import Database
 from shared.outbox import UnitOfWork
@@ -107,12 +106,12 @@ class Revocations:
         except (ValidationError, ValueError) as exc:
             log.error("ignoring malformed revocation %s: %s", message.message_id, exc)
 
-    def handlers(self) -> Mapping[EventType, Handler]:
+    def handlers(self) -> Subscriptions:
         """Durable handlers: record each revocation in ``token_state`` (and in memory)."""
 
-        async def on_tokens_revoked(event: EventEnvelope, uow: UnitOfWork) -> None:
-            payload = event.payload()
-            assert isinstance(payload, UserTokensRevoked)
+        async def on_tokens_revoked(
+            payload: UserTokensRevoked, event: EventContext, uow: UnitOfWork
+        ) -> None:
             self.raise_version(payload.user_id, payload.token_version)
             # $max: versions only grow, so redelivered or reordered events leave the same state.
             await uow.db.token_state.update_one(
@@ -125,9 +124,9 @@ class Revocations:
                 session=uow.session,
             )
 
-        async def on_user_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
-            payload = event.payload()
-            assert isinstance(payload, UserDeleted)
+        async def on_user_deleted(
+            payload: UserDeleted, event: EventContext, uow: UnitOfWork
+        ) -> None:
             self.delete_account(payload.user_id)
             await uow.db.token_state.update_one(
                 {"_id": payload.user_id},
@@ -136,7 +135,7 @@ class Revocations:
                 session=uow.session,
             )
 
-        return {
-            EventType.USER_TOKENS_REVOKED: on_tokens_revoked,
-            EventType.USER_DELETED: on_user_deleted,
-        }
+        return [
+            on(UserTokensRevoked, on_tokens_revoked),
+            on(UserDeleted, on_user_deleted),
+        ]

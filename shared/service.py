@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -22,15 +22,18 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import JwksKeys, KeyLookup, TokenVerifier
-from shared.bus import RabbitEventBus
-from shared.consumer import Handler, IdempotentConsumer, create_consumer_indexes
+from shared.bus import EventBus, RabbitEventBus
+from shared.consumer import (
+    IdempotentConsumer,
+    Subscriptions,
+    create_consumer_indexes,
+)
 from shared.errors import DomainError
-from shared.events import EventEnvelope, EventType
 from shared.health import ReadinessCheck, health_router
 from shared.log import RequestIdMiddleware, configure_logging
 from shared.metrics import MetricsMiddleware, metrics_router
 from shared.mongo import Database, IndexSetup, Mongo
-from shared.outbox import Outbox, UnitOfWork, create_outbox_indexes
+from shared.outbox import Outbox, create_outbox_indexes
 from shared.problems import (
     UnexpectedErrorMiddleware,
     install_problem_schema,
@@ -50,7 +53,7 @@ T = TypeVar("T")
 class ServiceRuntime:
     settings: ServiceSettings
     mongo: Mongo
-    bus: RabbitEventBus
+    bus: EventBus
     outbox: Outbox
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -78,7 +81,7 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter],
     create_indexes: IndexSetup,
-    handlers: Mapping[EventType, Handler],
+    handlers: Subscriptions,
     key_lookup: KeyLookup | None = None,
     track_revocations: bool = True,
     emits_events: bool = True,
@@ -91,7 +94,7 @@ def create_service_app(
     configure_logging(settings.service_name, settings.log_level)
     revocations = Revocations() if track_revocations else None
     if revocations is not None:
-        handlers = merge_handlers(handlers, revocations.handlers())
+        handlers = [*handlers, *revocations.handlers()]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,7 +131,7 @@ def create_service_app(
             )
         if handlers:
             consumer = IdempotentConsumer(outbox, handlers)
-            await bus.consume(settings.queue_name, consumer.handlers, consumer.on_message)
+            await bus.consume(settings.queue_name, consumer.event_types, consumer.on_message)
         if emits_events and settings.outbox_relay_enabled:
             runtime.background.append(asyncio.create_task(outbox.run_relay(), name="outbox"))
         log.info("%s started", settings.service_name)
@@ -172,27 +175,6 @@ async def _setup_indexes(db: Database, create_indexes: IndexSetup) -> None:
     await create_consumer_indexes(db)
     await create_revocation_indexes(db)
     await create_indexes(db)
-
-
-def merge_handlers(*tables: Mapping[EventType, Handler]) -> dict[EventType, Handler]:
-    """One handler per event type: where several tables handle a type, each runs in turn, in
-    the same unit of work (so their effects commit, or are retried, together)."""
-    merged: dict[EventType, list[Handler]] = {}
-    for table in tables:
-        for event_type, handler in table.items():
-            merged.setdefault(event_type, []).append(handler)
-    return {event_type: _in_turn(chain) for event_type, chain in merged.items()}
-
-
-def _in_turn(chain: list[Handler]) -> Handler:
-    if len(chain) == 1:
-        return chain[0]
-
-    async def run(event: EventEnvelope, uow: UnitOfWork) -> None:
-        for handler in chain:
-            await handler(event, uow)
-
-    return run
 
 
 async def _retry_until_up(what: str, attempt: Callable[[], Awaitable[Any]]) -> None:

@@ -8,12 +8,12 @@ bring back. On user.deleted the service's own data is purged through its ``purge
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from shared.consumer import Handler
-from shared.events import EventEnvelope, EventType, UserDeleted, UserProfile
+from shared.consumer import EventContext, Subscriptions, on
+from shared.events import UserDeleted, UserProfile, UserRegistered, UserUpdated
 from shared.mongo import Database, Document
 from shared.outbox import UnitOfWork
 
@@ -32,10 +32,8 @@ async def profile_and_now(db: Database, user_id: str) -> tuple[Document | None, 
     return profile, datetime.now(ZoneInfo(profile["timezone"]) if profile else UTC)
 
 
-def user_directory_handlers(purge: PurgeUser) -> Mapping[EventType, Handler]:
-    async def on_profile(event: EventEnvelope, uow: UnitOfWork) -> None:
-        payload = event.payload()
-        assert isinstance(payload, UserProfile)
+def user_directory_handlers(purge: PurgeUser) -> Subscriptions:
+    async def on_profile(payload: UserProfile, event: EventContext, uow: UnitOfWork) -> None:
         current = await uow.db.users.find_one({"_id": payload.user_id}, session=uow.session)
         if current is not None and (
             current.get("deleted") or current["as_of"] >= event.occurred_at
@@ -49,9 +47,7 @@ def user_directory_handlers(purge: PurgeUser) -> Mapping[EventType, Handler]:
             session=uow.session,
         )
 
-    async def on_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
-        payload = event.payload()
-        assert isinstance(payload, UserDeleted)
+    async def on_deleted(payload: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
         await uow.db.users.replace_one(
             {"_id": payload.user_id},
             {"deleted": True, "as_of": event.occurred_at},
@@ -60,8 +56,8 @@ def user_directory_handlers(purge: PurgeUser) -> Mapping[EventType, Handler]:
         )
         await purge(uow, payload.user_id)
 
-    return {
-        EventType.USER_REGISTERED: on_profile,
-        EventType.USER_UPDATED: on_profile,
-        EventType.USER_DELETED: on_deleted,
-    }
+    return [
+        on(UserRegistered, on_profile),
+        on(UserUpdated, on_profile),
+        on(UserDeleted, on_deleted),
+    ]

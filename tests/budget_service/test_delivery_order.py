@@ -149,10 +149,10 @@ async def test_duplicated_and_shuffled_delivery_gives_the_same_state(
     (in_order_db, in_order), (shuffled_db, shuffled) = budget_dbs
 
     for event in history:
-        assert await in_order.handle(event, in_order.handlers[event.type])
+        assert await in_order.handle(event)
     deliveries = history + history  # every event twice
     rng.shuffle(deliveries)
-    outcomes = [await shuffled.handle(event, shuffled.handlers[event.type]) for event in deliveries]
+    outcomes = [await shuffled.handle(event) for event in deliveries]
     assert outcomes.count(False) == len(history)  # each second delivery was recognised
 
     expected = await state_of(in_order_db)

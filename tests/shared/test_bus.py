@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from shared.consumer import IdempotentConsumer
-from shared.events import EventEnvelope, EventType, UserDeleted
+from shared.consumer import EventContext, IdempotentConsumer, on
+from shared.events import EventEnvelope, UserDeleted
 from shared.outbox import UnitOfWork
 from tests.conftest import USE_DOCKER
 from tests.shared.conftest import Parts
@@ -28,12 +28,12 @@ def rabbitmqctl(*args: str) -> None:
 async def test_consumer_and_publisher_resume_after_broker_restart(parts: Parts) -> None:
     seen: list[str] = []
 
-    async def on_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
-        seen.append(event.data["user_id"])
+    async def on_deleted(deleted: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
+        seen.append(deleted.user_id)
 
-    consumer = IdempotentConsumer(parts.outbox, {EventType.USER_DELETED: on_deleted})
+    consumer = IdempotentConsumer(parts.outbox, [on(UserDeleted, on_deleted)])
     queue = f"{parts.names.queue_prefix}consumer.events"
-    await parts.bus.consume(queue, consumer.handlers, consumer.on_message)
+    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
     await parts.bus.publish(
         EventEnvelope.of(UserDeleted(user_id="before"), producer="t", user_id=None),
         correlation_id=None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aio_pika
 
-from shared.consumer import IdempotentConsumer
-from shared.events import EventEnvelope, EventType, UserDeleted, UserTokensRevoked
+from shared.consumer import EventContext, IdempotentConsumer, on
+from shared.events import EventEnvelope, UserDeleted, UserTokensRevoked
 from shared.outbox import UnitOfWork
 from tests.shared.conftest import Parts
 from tests.support import eventually
@@ -24,21 +24,20 @@ async def test_same_event_twice_is_handled_once(parts: Parts) -> None:
     handled: list[str] = []
     markers: list[str] = []
 
-    async def on_deleted(event: EventEnvelope, uow: UnitOfWork) -> None:
+    async def on_deleted(deleted: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
         handled.append(event.id)
         await uow.db.effects.update_one(
             {"_id": "counter"}, {"$inc": {"n": 1}}, upsert=True, session=uow.session
         )
 
-    async def on_marker(event: EventEnvelope, uow: UnitOfWork) -> None:
+    async def on_marker(marker: UserTokensRevoked, event: EventContext, uow: UnitOfWork) -> None:
         markers.append(event.id)
 
     consumer = IdempotentConsumer(
-        parts.outbox,
-        {EventType.USER_DELETED: on_deleted, EventType.USER_TOKENS_REVOKED: on_marker},
+        parts.outbox, [on(UserDeleted, on_deleted), on(UserTokensRevoked, on_marker)]
     )
     queue = f"{parts.names.queue_prefix}consumer.events"
-    await parts.bus.consume(queue, consumer.handlers, consumer.on_message)
+    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
 
     envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
     for _ in range(3):
@@ -66,12 +65,12 @@ async def test_same_event_twice_is_handled_once(parts: Parts) -> None:
 
 
 async def test_malformed_and_failing_messages_end_in_the_dead_letter_queue(parts: Parts) -> None:
-    async def always_fails(event: EventEnvelope, uow: UnitOfWork) -> None:
+    async def always_fails(deleted: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
         raise RuntimeError("handler bug")
 
-    consumer = IdempotentConsumer(parts.outbox, {EventType.USER_DELETED: always_fails})
+    consumer = IdempotentConsumer(parts.outbox, [on(UserDeleted, always_fails)])
     queue = f"{parts.names.queue_prefix}consumer.events"
-    await parts.bus.consume(queue, consumer.handlers, consumer.on_message)
+    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
 
     # Not an envelope at all: dead-lettered at once.
     connection = await aio_pika.connect(parts.amqp_url)
