@@ -15,7 +15,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.mongo import Database, Document
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 
 ROLLUPS = ("monthly", "daily")
 

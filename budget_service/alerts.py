@@ -18,7 +18,7 @@ from decimal import Decimal
 from budget_service.storage import budgets_in_force, spent_cents
 from shared.events import BudgetThresholdReached
 from shared.money import from_cents, percent
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 from shared.users import user_profile
 
 BASIS_POINTS = 10_000
@@ -71,7 +71,7 @@ async def evaluate(uow: UnitOfWork, user_id: str, month: str, categories: set[st
             ],
             session=uow.session,
         )
-        await uow.emit(
+        uow.emit(
             BudgetThresholdReached(
                 budget_id=budget["_id"],
                 month=month,

@@ -25,8 +25,8 @@ from shared.etags import IfMatch
 from shared.events import BudgetDeleted, BudgetUpserted
 from shared.money import from_cents, percent, projected_cents, to_cents
 from shared.mongo import Database, Document, utcnow
-from shared.outbox import Outbox, UnitOfWork
 from shared.types import BUILTIN_CATEGORIES
+from shared.uow import Transactions, UnitOfWork
 from shared.users import profile_and_now
 
 RESERVATION_SECONDS = 60
@@ -68,7 +68,7 @@ def scope_name(category: str | None) -> str:
 @dataclass
 class BudgetBook:
     db: Database
-    outbox: Outbox
+    transactions: Transactions
     expense_service: ExpenseServiceClient
 
     async def today(self, user_id: str) -> datetime:
@@ -139,7 +139,7 @@ class BudgetBook:
             await self.expense_service.push_budget(user.token, upserted_event(doc))
             return doc, existing is None
 
-        doc, created = await self.outbox.run(write)
+        doc, created = await self.transactions.run(write)
         return budget_out(doc), created
 
     async def patch(
@@ -172,7 +172,7 @@ class BudgetBook:
     async def _after_change(
         self, uow: UnitOfWork, before: Document | None, after: Document, current_month: str
     ) -> None:
-        await uow.emit(upserted_event(after), user_id=after["user_id"])
+        uow.emit(upserted_event(after), user_id=after["user_id"])
         limit_changed = before is None or (before["amount_cents"], before["thresholds_bp"]) != (
             after["amount_cents"],
             after["thresholds_bp"],
@@ -206,14 +206,14 @@ class BudgetBook:
             await lock_month(uow, user_id, budget["month"])
             await uow.db.budgets.delete_one({"_id": budget_id}, session=uow.session)
             await uow.db.alert_state.delete_many({"budget_id": budget_id}, session=uow.session)
-            await uow.emit(
+            uow.emit(
                 BudgetDeleted(
                     budget_id=budget_id, month=budget["month"], category=budget["category"]
                 ),
                 user_id=user_id,
             )
 
-        await self.outbox.run(write)
+        await self.transactions.run(write)
 
     async def reserve(self, user_id: str, request: ReservationIn) -> None:
         """Admits an expense under the hard limits in force, or refuses it with 409. Admitted,
@@ -253,7 +253,7 @@ class BudgetBook:
                 session=uow.session,
             )
 
-        await self.outbox.run(write, attempts=50)
+        await self.transactions.run(write, attempts=50)
 
     async def status(self, user_id: str, month: str | None) -> list[BudgetStatus]:
         profile, today = await profile_and_now(self.db, user_id)

@@ -15,7 +15,7 @@ from shared.events import (
     ExpenseUpdated,
 )
 from shared.money import to_cents
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 from shared.users import user_directory_handlers
 
 

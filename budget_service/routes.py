@@ -41,7 +41,7 @@ from shared.types import Month
 
 def get_book(runtime: Runtime, request: Request) -> BudgetBook:
     client: ExpenseServiceClient = request.app.state.expense_service
-    return BudgetBook(runtime.db, runtime.outbox, client)
+    return BudgetBook(runtime.db, runtime.transactions, client)
 
 
 async def saved(book: BudgetBook, user: Principal, body: BudgetIn) -> tuple[BudgetOut, bool]:

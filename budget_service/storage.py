@@ -20,7 +20,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.budgets import candidates_query, effective_budgets
 from shared.mongo import Database, Document
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 
 
 async def create_indexes(db: Database) -> None:

@@ -9,9 +9,9 @@ from shared.auth import CurrentUser
 from shared.budgets import store_budget_copy
 from shared.events import BudgetUpserted
 from shared.mongo import utcnow
-from shared.outbox import UnitOfWork
 from shared.service import Runtime
 from shared.types import CurrencyCode
+from shared.uow import UnitOfWork
 
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
@@ -33,7 +33,7 @@ async def push_budget(budget: BudgetUpserted, user: CurrentUser, runtime: Runtim
             session=uow.session,
         )
 
-    await runtime.outbox.run(write)
+    await runtime.transactions.run(write)
 
 
 class CurrencyChange(BaseModel):
@@ -92,6 +92,6 @@ async def change_currency(body: CurrencyChange, user: CurrentUser, runtime: Runt
         )
 
     try:
-        await runtime.outbox.run(write)
+        await runtime.transactions.run(write)
     except _RefusedError as exc:
         raise HTTPException(exc.status_code, exc.detail) from None

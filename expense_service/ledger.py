@@ -32,8 +32,8 @@ from shared.events import (
 )
 from shared.money import to_cents
 from shared.mongo import Database, Document, utcnow
-from shared.outbox import Outbox, UnitOfWork
 from shared.types import BUILTIN_CATEGORIES
+from shared.uow import Transactions, UnitOfWork
 from shared.users import user_profile
 
 PROFILE_WAIT_SECONDS = 3.0
@@ -56,7 +56,7 @@ class _KeyTakenError(Exception):
 @dataclass
 class Ledger:
     db: Database
-    outbox: Outbox
+    transactions: Transactions
     limits: HardLimits
 
     # -- reading what a write needs ----------------------------------------------------------
@@ -174,10 +174,10 @@ class Ledger:
                 if not profile.get("has_data"):
                     await mark_has_data(uow, user_id, profile["currency"])
                 await uow.db.expenses.insert_one(doc, session=uow.session)
-                await uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
+                uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
 
             try:
-                await self.outbox.run(write)
+                await self.transactions.run(write)
             except _KeyTakenError:
                 await asyncio.sleep(0.01)
                 continue
@@ -226,7 +226,7 @@ class Ledger:
                 if_match.check(current["version"])
             return await apply_change(uow, current, fields)
 
-        return expense_out(await self.outbox.run(write))
+        return expense_out(await self.transactions.run(write))
 
     async def delete(self, user_id: str, expense_id: str, if_match: IfMatch | None = None) -> None:
         async def write(uow: UnitOfWork) -> None:
@@ -242,9 +242,9 @@ class Ledger:
             if doc is None:
                 raise not_found(expense_id)
             gone = {**doc, "version": doc["version"] + 1}
-            await uow.emit(ExpenseDeleted(**snapshot(gone)), user_id=user_id)
+            uow.emit(ExpenseDeleted(**snapshot(gone)), user_id=user_id)
 
-        await self.outbox.run(write)
+        await self.transactions.run(write)
 
     async def delete_category(self, user_id: str, category_id: str, move_to: str) -> int:
         """Deletes one of the user's categories; its expenses move to ``move_to`` (each an
@@ -268,7 +268,7 @@ class Ledger:
 
         if move_to not in await self.categories(user_id):
             raise unprocessable(f"unknown category {move_to!r} for move_to")
-        return await self.outbox.run(write)
+        return await self.transactions.run(write)
 
     async def import_rows(
         self,
@@ -335,7 +335,7 @@ class Ledger:
                 return await self._import_batch(uow, user_id, batch, new)
 
             try:
-                added = await self.outbox.run(write)
+                added = await self.transactions.run(write)
             except (PyMongoError, CurrencyChangedError) as exc:
                 raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
             outcome.imported += added
@@ -377,7 +377,7 @@ class Ledger:
         if docs:
             await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
             await uow.db.expenses.insert_many(docs, session=uow.session)
-            await uow.emit(
+            uow.emit(
                 ExpensesImported(expenses=[ExpenseSnapshot(**snapshot(doc)) for doc in docs]),
                 user_id=user_id,
             )
@@ -436,7 +436,7 @@ async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any
     )
     if result.matched_count != 1:
         raise not_found(current["_id"])
-    await uow.emit(
+    uow.emit(
         ExpenseUpdated(**snapshot(updated), previous=snapshot(current)),
         user_id=current["user_id"],
     )

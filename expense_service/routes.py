@@ -65,7 +65,7 @@ IMPORT_MAX_ROWS = 50_000
 
 def get_ledger(runtime: Runtime, request: Request) -> Ledger:
     limits: HardLimits = request.app.state.hard_limits
-    return Ledger(runtime.db, runtime.outbox, limits)
+    return Ledger(runtime.db, runtime.transactions, limits)
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]

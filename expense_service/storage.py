@@ -16,7 +16,7 @@ from expense_service.models import ExpenseOut, Kind, SortOrder
 from shared.events import ExpenseSnapshot
 from shared.money import from_cents
 from shared.mongo import Database, Document, utcnow
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 
 IDEMPOTENCY_KEY_SECONDS = 24 * 3600
 IMPORT_JOB_SECONDS = 7 * 24 * 3600  # an import's status stays readable for a week

@@ -13,7 +13,7 @@ from notification_service.storage import (
 from notification_service.texts import alert_body, alert_email, alert_title, welcome
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import BudgetThresholdReached, UserRegistered
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 from shared.users import user_directory_handlers, user_profile
 
 

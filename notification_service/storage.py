@@ -12,7 +12,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from notification_service.models import NotificationOut, Preferences
 from shared.events import NotificationCreated
 from shared.mongo import Database, Document, utcnow
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 
 EMAIL_RETENTION_SECONDS = 30 * 24 * 3600
 
@@ -74,7 +74,7 @@ async def add_notification(
     }
     await uow.db.notifications.insert_one(doc, session=uow.session)
     # Open live streams (in any notification_service process) learn of it from this event.
-    await uow.emit(
+    uow.emit(
         NotificationCreated(notification_id=doc["_id"], seq=doc["seq"], kind=kind),
         user_id=user_id,
     )

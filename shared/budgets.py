@@ -15,7 +15,7 @@ from typing import Any
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import BudgetDeleted, BudgetUpserted
 from shared.money import to_cents
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 
 Budget = dict[str, Any]
 

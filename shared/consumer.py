@@ -27,7 +27,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.events import EventEnvelope, EventType, Payload
 from shared.log import new_request_id, request_id_var
 from shared.mongo import Database
-from shared.outbox import Outbox, UnitOfWork
+from shared.uow import Transactions, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,8 @@ def _in_turn(chain: list[Handler[Any]]) -> Handler[Any]:
 
 
 class IdempotentConsumer:
-    def __init__(self, outbox: Outbox, subscriptions: Subscriptions) -> None:
-        self._outbox = outbox
+    def __init__(self, transactions: Transactions, subscriptions: Subscriptions) -> None:
+        self._transactions = transactions
         self.handlers = merge_handlers(subscriptions)
         self._user_turns: dict[str | None, tuple[asyncio.Lock, int]] = {}
 
@@ -196,7 +196,7 @@ class IdempotentConsumer:
             await handler(payload, EventContext.of(envelope), uow)
 
         try:
-            await self._outbox.run(once, attempts=30)
+            await self._transactions.run(once, attempts=30)
         except _AlreadyProcessedError:
             return False
         return True

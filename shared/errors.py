@@ -19,6 +19,15 @@ class DomainError(Exception):
         self.headers = dict(headers or {})
 
 
+class UnauthenticatedError(DomainError):
+    """No valid credentials (401, with the ``WWW-Authenticate`` challenge)."""
+
+    status = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
 class InvalidError(DomainError):
     """The request is well-formed but breaks a rule (422)."""
 

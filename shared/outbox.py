@@ -1,9 +1,8 @@
-"""Transactional outbox: a change and its events commit together, a relay publishes them later.
+"""The outbox relay: publishes the events that units of work (shared.uow) wrote to ``outbox``.
 
-``Outbox.unit_of_work()`` opens a Mongo transaction; events emitted in it are inserted into the
-``outbox`` collection inside that same transaction, so there is never a change without its event
-nor an event without its change. The relay then publishes each entry with publisher confirms and
-marks it sent. Entry states:
+A change and its events commit together in one transaction (shared.uow), so there is never a
+change without its event nor an event without its change. The relay then publishes each entry
+with publisher confirms and marks it sent. Entry states:
 
     pending ──claim──> in_flight ──confirmed──> sent
         ^                  │
@@ -19,20 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
 from pymongo import ASCENDING
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
 
 from shared.bus import EventBus
-from shared.events import EventEnvelope, Payload
+from shared.events import EventEnvelope
 from shared.log import request_id_var
 from shared.mongo import Database, Document, Mongo
 
@@ -49,61 +43,14 @@ class OutboxState(StrEnum):
     SENT = "sent"
 
 
-@dataclass
-class UnitOfWork:
-    """One transaction: ``session`` for the writes, ``emit`` for the events that go with them.
-
-    Emitted events are written to the outbox in one insert when the unit of work ends, still
-    inside its transaction (an import emits thousands).
-    """
-
-    session: AsyncClientSession
-    db: Database
-    producer: str
-    emitted: list[EventEnvelope] = field(default_factory=list)
-    committed: list[Callable[[], None]] = field(default_factory=list)
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Runs ``callback`` once the transaction has committed (e.g. to wake a worker that
-        should now see what it wrote); not at all if it aborts."""
-        self.committed.append(callback)
-
-    async def emit(self, payload: Payload, *, user_id: str | None) -> EventEnvelope:
-        envelope = EventEnvelope.of(payload, producer=self.producer, user_id=user_id)
-        self.emitted.append(envelope)
-        return envelope
-
-    async def flush(self) -> list[Document]:
-        """Writes the emitted events as pending outbox entries; returns those entries."""
-        if not self.emitted:
-            return []
-        now = datetime.now(UTC)
-        request_id = request_id_var.get()
-        entries = [
-            {
-                "_id": envelope.id,
-                "envelope": envelope.model_dump(mode="json"),
-                "state": OutboxState.PENDING.value,
-                "attempts": 0,
-                "request_id": request_id,
-                "created_at": now,
-                "available_at": now,
-            }
-            for envelope in self.emitted
-        ]
-        # insert_many adds nothing to the dicts here: every entry already has its _id.
-        await self.db.outbox.insert_many(entries, ordered=True, session=self.session)
-        return entries
-
-
 async def create_outbox_indexes(db: Database) -> None:
     await db.outbox.create_index([("state", ASCENDING), ("available_at", ASCENDING)])
     await db.outbox.create_index("claim", sparse=True)
     await db.outbox.create_index("sent_at", expireAfterSeconds=SENT_RETENTION_SECONDS)
 
 
-class Outbox:
-    """The outbox of one process, and its relay.
+class OutboxRelay:
+    """Publishes the outbox of one process's database.
 
     The relay publishes what this process just committed straight from memory (two writes per
     batch: claim, mark sent) the moment the commit wakes it, and otherwise sleeps. A slow safety
@@ -112,51 +59,22 @@ class Outbox:
     """
 
     def __init__(
-        self,
-        mongo: Mongo,
-        bus: EventBus,
-        *,
-        producer: str,
-        batch_size: int = 100,
-        sweep_interval: float = 30.0,
+        self, mongo: Mongo, bus: EventBus, *, batch_size: int = 100, sweep_interval: float = 30.0
     ) -> None:
         self._mongo = mongo
         self._bus = bus
-        self._producer = producer
         self._batch_size = batch_size
         self._sweep_interval = sweep_interval
         self._wake = asyncio.Event()
         self._fresh: list[Document] = []  # committed here, not yet claimed
         self._next_sweep = 0.0
 
-    @contextlib.asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        async with self._mongo.transaction() as session:
-            uow = UnitOfWork(session=session, db=self._mongo.db, producer=self._producer)
-            yield uow
-            entries = await uow.flush()
-        # Only after the commit: woken earlier, the relay could not see the entries yet.
-        if entries:
-            self._fresh.extend(entries)
-            self._wake.set()
-        for callback in uow.committed:
-            callback()
+    def committed(self, entries: list[Document]) -> None:
+        """Entries this process has just committed (shared.uow calls this after a commit)."""
+        self._fresh.extend(entries)
+        self._wake.set()
 
-    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 8) -> T:
-        """``work`` in a unit of work, retried when Mongo says the transaction may be retried
-        (a write conflict with a concurrent transaction)."""
-        for attempt in range(attempts):
-            try:
-                async with self.unit_of_work() as uow:
-                    return await work(uow)
-            except PyMongoError as exc:
-                if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
-                    await asyncio.sleep(random.uniform(0.001, 0.005) * (attempt + 1))  # noqa: S311
-                    continue
-                raise
-        raise AssertionError("unreachable")
-
-    async def run_relay(self) -> None:
+    async def run(self) -> None:
         """Publishes until cancelled: fresh entries when a commit wakes it, a sweep now and then."""
         loop = asyncio.get_running_loop()
         failures = 0

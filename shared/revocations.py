@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import EventEnvelope, EventType, UserDeleted, UserTokensRevoked
 from shared.mongo import Database
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 

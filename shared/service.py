@@ -33,7 +33,7 @@ from shared.health import ReadinessCheck, health_router
 from shared.log import RequestIdMiddleware, configure_logging
 from shared.metrics import MetricsMiddleware, metrics_router
 from shared.mongo import Database, IndexSetup, Mongo
-from shared.outbox import Outbox, create_outbox_indexes
+from shared.outbox import OutboxRelay, create_outbox_indexes
 from shared.problems import (
     UnexpectedErrorMiddleware,
     install_problem_schema,
@@ -42,6 +42,7 @@ from shared.problems import (
 )
 from shared.revocations import REVOCATION_EVENTS, Revocations, create_revocation_indexes
 from shared.settings import ServiceSettings
+from shared.uow import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ServiceRuntime:
     settings: ServiceSettings
     mongo: Mongo
     bus: EventBus
-    outbox: Outbox
+    transactions: Transactions
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -106,8 +107,11 @@ def create_service_app(
             prefetch=settings.consumer_prefetch,
             delivery_limit=settings.delivery_limit,
         )
-        outbox = Outbox(mongo, bus, producer=settings.service_name)
-        runtime = ServiceRuntime(settings, mongo, bus, outbox)
+        relay = OutboxRelay(mongo, bus)
+        transactions = Transactions(
+            mongo, producer=settings.service_name, on_commit=relay.committed
+        )
+        runtime = ServiceRuntime(settings, mongo, bus, transactions)
         runtime.readiness = {"mongodb": mongo.ping, "rabbitmq": _async_bool(bus.is_connected)}
         app.state.runtime = runtime
         app.state.revocations = revocations
@@ -130,10 +134,10 @@ def create_service_app(
                 asyncio.create_task(revocations.keep_loading(mongo.db), name="revocations")
             )
         if handlers:
-            consumer = IdempotentConsumer(outbox, handlers)
+            consumer = IdempotentConsumer(transactions, handlers)
             await bus.consume(settings.queue_name, consumer.event_types, consumer.on_message)
         if emits_events and settings.outbox_relay_enabled:
-            runtime.background.append(asyncio.create_task(outbox.run_relay(), name="outbox"))
+            runtime.background.append(asyncio.create_task(relay.run(), name="outbox"))
         log.info("%s started", settings.service_name)
         try:
             if extra_lifespan is None:

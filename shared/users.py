@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import UserDeleted, UserProfile, UserRegistered, UserUpdated
 from shared.mongo import Database, Document
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 
 PurgeUser = Callable[[UnitOfWork, str], Awaitable[None]]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from fastapi import HTTPException, status
+from fastapi import status
+
+from shared.errors import ConflictError, DomainError, UnavailableError
 
 
 @dataclass
@@ -20,7 +22,7 @@ class ExpenseLedgerClient:
     expense_service_url: str
 
     async def change_currency(self, token: str, currency: str) -> None:
-        """Returns when the change may go ahead; raises the HTTP error to answer otherwise."""
+        """Returns when the change may go ahead; raises the domain error to answer otherwise."""
         try:
             response = await self.http.post(
                 f"{self.expense_service_url}/internal/currency",
@@ -34,18 +36,15 @@ class ExpenseLedgerClient:
         if response.status_code in (status.HTTP_409_CONFLICT, status.HTTP_503_SERVICE_UNAVAILABLE):
             detail = response.json().get("detail")
             if isinstance(detail, str):
-                raise HTTPException(
-                    response.status_code,
-                    detail,
-                    headers={"Retry-After": "1"} if response.status_code == 503 else None,
-                )
+                if response.status_code == status.HTTP_409_CONFLICT:
+                    raise ConflictError(detail)
+                raise UnavailableError(detail)
         raise _unavailable()
 
 
-def _unavailable() -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
+def _unavailable() -> DomainError:
+    return UnavailableError(
         "the currency cannot be changed while the expense service is unreachable (it checks "
         "that no expenses are recorded in the current one); retry shortly",
-        headers={"Retry-After": "5"},
+        retry_after=5,
     )

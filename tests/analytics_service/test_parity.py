@@ -18,7 +18,6 @@ from analytics_service.events import HANDLERS
 from analytics_service.rebuild import rebuild
 from analytics_service.reports import Reports
 from analytics_service.storage import create_indexes
-from shared.bus import RabbitEventBus
 from shared.consumer import IdempotentConsumer, create_consumer_indexes
 from shared.events import (
     EventEnvelope,
@@ -29,7 +28,8 @@ from shared.events import (
 )
 from shared.money import to_cents
 from shared.mongo import Mongo
-from shared.outbox import Outbox, create_outbox_indexes
+from shared.outbox import create_outbox_indexes
+from shared.uow import Transactions
 
 USERS = ["u1", "u2", "u3"]
 MONTHS = ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]
@@ -165,8 +165,7 @@ async def test_shuffled_duplicated_stream_matches_the_ledger_and_the_rebuild(
     rng = random.Random(20261121)
     stream, final = random_stream(rng, 500)
     owners = {e.data["expense_id"]: e.user_id or "" for e in stream}
-    bus = RabbitEventBus("amqp://unused", "unused", client_name="t", prefetch=1, delivery_limit=1)
-    consumer = IdempotentConsumer(Outbox(mongos["incremental"], bus, producer="t"), HANDLERS)
+    consumer = IdempotentConsumer(Transactions(mongos["incremental"], producer="t"), HANDLERS)
     deliveries = stream + rng.sample(stream, 150)  # 150 events twice
     rng.shuffle(deliveries)
     for event in deliveries:

@@ -13,7 +13,6 @@ import pytest
 
 from budget_service.events import HANDLERS
 from budget_service.storage import create_indexes, spent_cents
-from shared.bus import RabbitEventBus
 from shared.consumer import IdempotentConsumer, create_consumer_indexes
 from shared.events import (
     EventEnvelope,
@@ -23,7 +22,8 @@ from shared.events import (
     ExpenseUpdated,
 )
 from shared.mongo import Mongo
-from shared.outbox import Outbox, create_outbox_indexes
+from shared.outbox import create_outbox_indexes
+from shared.uow import Transactions
 
 USER = "user-1"
 MONTHS = ["2026-10", "2026-11"]
@@ -63,11 +63,8 @@ async def budget_dbs(mongo_url: str) -> AsyncIterator[list[tuple[Mongo, Idempote
                         "version": 1,
                     }
                 )
-        bus = RabbitEventBus(
-            "amqp://unused", "unused", client_name="t", prefetch=1, delivery_limit=1
-        )
         made.append(
-            (mongo, IdempotentConsumer(Outbox(mongo, bus, producer="budget_service"), HANDLERS))
+            (mongo, IdempotentConsumer(Transactions(mongo, producer="budget_service"), HANDLERS))
         )
     yield made
     for mongo, _ in made:

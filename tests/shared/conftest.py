@@ -9,7 +9,8 @@ import pytest
 from shared.bus import RabbitEventBus
 from shared.consumer import create_consumer_indexes
 from shared.mongo import Mongo
-from shared.outbox import Outbox, create_outbox_indexes
+from shared.outbox import OutboxRelay, create_outbox_indexes
+from shared.uow import Transactions
 from tests.support import BrokerNames, delete_broker_names
 
 
@@ -19,7 +20,8 @@ class Parts:
 
     mongo: Mongo
     bus: RabbitEventBus
-    outbox: Outbox
+    transactions: Transactions
+    relay: OutboxRelay
     names: BrokerNames
     amqp_url: str
 
@@ -33,7 +35,9 @@ async def parts(mongo_url: str, amqp_url: str, broker_names: BrokerNames) -> Asy
         amqp_url, broker_names.exchange, client_name="tests", prefetch=10, delivery_limit=3
     )
     await bus.connect()
-    yield Parts(mongo, bus, Outbox(mongo, bus, producer="tests"), broker_names, amqp_url)
+    relay = OutboxRelay(mongo, bus)
+    transactions = Transactions(mongo, producer="tests", on_commit=relay.committed)
+    yield Parts(mongo, bus, transactions, relay, broker_names, amqp_url)
     await bus.close()
     await mongo.client.drop_database(mongo.db.name)
     await mongo.close()

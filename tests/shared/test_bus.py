@@ -10,7 +10,7 @@ import pytest
 
 from shared.consumer import EventContext, IdempotentConsumer, on
 from shared.events import EventEnvelope, UserDeleted
-from shared.outbox import UnitOfWork
+from shared.uow import UnitOfWork
 from tests.conftest import USE_DOCKER
 from tests.shared.conftest import Parts
 from tests.support import eventually
@@ -31,7 +31,7 @@ async def test_consumer_and_publisher_resume_after_broker_restart(parts: Parts) 
     async def on_deleted(deleted: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
         seen.append(deleted.user_id)
 
-    consumer = IdempotentConsumer(parts.outbox, [on(UserDeleted, on_deleted)])
+    consumer = IdempotentConsumer(parts.transactions, [on(UserDeleted, on_deleted)])
     queue = f"{parts.names.queue_prefix}consumer.events"
     await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
     await parts.bus.publish(

@@ -1,4 +1,4 @@
-"""The transactional outbox against a real Mongo-wire server and RabbitMQ."""
+"""Units of work and the outbox relay, against a real Mongo-wire server and RabbitMQ."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from shared.events import UserDeleted
-from shared.outbox import OutboxState, UnitOfWork
+from shared.events import EventEnvelope, UserDeleted
+from shared.outbox import OutboxState
+from shared.uow import UnitOfWork
 from tests.shared.conftest import Parts
 from tests.support import event_tap, eventually
 
@@ -18,17 +19,19 @@ class Boom(Exception):
 
 async def test_change_and_event_commit_together_and_relay_publishes(parts: Parts) -> None:
     async with event_tap(parts.amqp_url, parts.names.exchange, "user.#") as tap:
-        async with parts.outbox.unit_of_work() as uow:
-            await uow.db.things.insert_one({"_id": "t1"}, session=uow.session)
-            envelope = await uow.emit(UserDeleted(user_id="u1"), user_id="u1")
 
+        async def work(uow: UnitOfWork) -> EventEnvelope:
+            await uow.db.things.insert_one({"_id": "t1"}, session=uow.session)
+            return uow.emit(UserDeleted(user_id="u1"), user_id="u1")
+
+        envelope = await parts.transactions.run(work)
         assert await parts.mongo.db.things.count_documents({}) == 1
         entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
         assert entry is not None
         assert entry["state"] == OutboxState.PENDING
 
-        assert await parts.outbox.relay_batch() == 1
-        await eventually(lambda: asyncio.sleep(0, tap.messages))
+        assert await parts.relay.relay_batch() == 1
+        assert await eventually(lambda: asyncio.sleep(0, tap.messages))
         [body] = tap.bodies()
         assert body["id"] == envelope.id
         assert body["type"] == "user.deleted"
@@ -42,22 +45,28 @@ async def test_change_and_event_commit_together_and_relay_publishes(parts: Parts
 
 
 async def test_failed_change_leaves_neither_change_nor_event(parts: Parts) -> None:
-    with pytest.raises(Boom):
-        async with parts.outbox.unit_of_work() as uow:
-            await uow.db.things.insert_one({"_id": "t1"}, session=uow.session)
-            await uow.emit(UserDeleted(user_id="u1"), user_id="u1")
-            raise Boom
+    committed: list[str] = []
 
+    async def work(uow: UnitOfWork) -> None:
+        await uow.db.things.insert_one({"_id": "t1"}, session=uow.session)
+        uow.emit(UserDeleted(user_id="u1"), user_id="u1")
+        uow.after_commit(lambda: committed.append("t1"))
+        raise Boom
+
+    with pytest.raises(Boom):
+        await parts.transactions.run(work)
     assert await parts.mongo.db.things.count_documents({}) == 0
     assert await parts.mongo.db.outbox.count_documents({}) == 0
+    assert committed == []  # after_commit runs only after a commit
 
 
 async def test_unroutable_event_fails_loudly_and_stays_pending(parts: Parts) -> None:
     # No queue is bound to the exchange, so the broker returns the message.
-    async with parts.outbox.unit_of_work() as uow:
-        envelope = await uow.emit(UserDeleted(user_id="u1"), user_id="u1")
+    async def work(uow: UnitOfWork) -> EventEnvelope:
+        return uow.emit(UserDeleted(user_id="u1"), user_id="u1")
 
-    assert await parts.outbox.relay_batch() == 0
+    envelope = await parts.transactions.run(work)
+    assert await parts.relay.relay_batch() == 0
     entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
     assert entry is not None
     assert entry["state"] == OutboxState.PENDING
@@ -66,16 +75,20 @@ async def test_unroutable_event_fails_loudly_and_stays_pending(parts: Parts) -> 
 
 
 async def test_relay_wakes_on_commit(parts: Parts) -> None:
+    async def emit(user_id: str) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            uow.emit(UserDeleted(user_id=user_id), user_id=user_id)
+
+        await parts.transactions.run(work)
+
     async with event_tap(parts.amqp_url, parts.names.exchange, "user.deleted") as tap:
-        relay = asyncio.create_task(parts.outbox.run_relay())
+        relay = asyncio.create_task(parts.relay.run())
         try:
-            async with parts.outbox.unit_of_work() as uow:
-                await uow.emit(UserDeleted(user_id="u1"), user_id="u1")
+            await emit("u1")
             assert await eventually(lambda: asyncio.sleep(0, len(tap.messages) == 1))
             # The relay has run (its start-up sweep included) and sleeps until the next sweep,
             # 30 s away: an event delivered well within that was woken for, not swept up.
-            async with parts.outbox.unit_of_work() as uow:
-                await uow.emit(UserDeleted(user_id="u2"), user_id="u2")
+            await emit("u2")
             delivered = await eventually(
                 lambda: asyncio.sleep(0, len(tap.messages) == 2), timeout=0.5
             )
@@ -88,13 +101,14 @@ async def test_relay_wakes_on_commit(parts: Parts) -> None:
 
 
 async def test_an_entry_left_by_a_crashed_process_is_swept_up(parts: Parts) -> None:
-    """Committed but never claimed in memory (its process died): the start-up sweep sends it."""
+    """Committed but never handed to a relay in memory (its process died): the start-up sweep
+    sends it."""
     async with event_tap(parts.amqp_url, parts.names.exchange, "user.deleted") as tap:
         async with parts.mongo.transaction() as session:
             uow = UnitOfWork(session=session, db=parts.mongo.db, producer="crashed")
-            await uow.emit(UserDeleted(user_id="u3"), user_id="u3")
+            uow.emit(UserDeleted(user_id="u3"), user_id="u3")
             await uow.flush()
-        relay = asyncio.create_task(parts.outbox.run_relay())
+        relay = asyncio.create_task(parts.relay.run())
         try:
             assert await eventually(lambda: asyncio.sleep(0, len(tap.messages) == 1))
         finally:

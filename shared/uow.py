@@ -1,0 +1,106 @@
+"""The one way into a transaction: a unit of work, run (and retried) by ``Transactions.run``.
+
+Every write that must be atomic, in a route, a consumer or a background job, is a function of
+a ``UnitOfWork``: its ``session`` for the writes, ``emit`` for the events that go with them
+(written to the outbox in the same transaction), ``after_commit`` for what should happen once
+it has committed (waking a worker). ``Transactions.run`` retries the whole function when Mongo
+says the transaction may be retried (a write conflict with a concurrent transaction), so the
+function must not have effects outside the transaction except through ``after_commit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import PyMongoError
+
+from shared.events import EventEnvelope, Payload
+from shared.log import request_id_var
+from shared.mongo import Database, Document, Mongo
+from shared.outbox import OutboxState
+
+T = TypeVar("T")
+Committed = Callable[[list[Document]], None]
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: ``session`` for the writes, ``emit`` for the events that go with them.
+
+    Emitted events are written to the outbox in one insert when the unit of work ends, still
+    inside its transaction (an import emits thousands).
+    """
+
+    session: AsyncClientSession
+    db: Database
+    producer: str
+    emitted: list[EventEnvelope] = field(default_factory=list)
+    committed: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Runs ``callback`` once the transaction has committed (e.g. to wake a worker that
+        should now see what it wrote); not at all if it aborts."""
+        self.committed.append(callback)
+
+    def emit(self, payload: Payload, *, user_id: str | None) -> EventEnvelope:
+        envelope = EventEnvelope.of(payload, producer=self.producer, user_id=user_id)
+        self.emitted.append(envelope)
+        return envelope
+
+    async def flush(self) -> list[Document]:
+        """Writes the emitted events as pending outbox entries; returns those entries."""
+        if not self.emitted:
+            return []
+        now = datetime.now(UTC)
+        request_id = request_id_var.get()
+        entries = [
+            {
+                "_id": envelope.id,
+                "envelope": envelope.model_dump(mode="json"),
+                "state": OutboxState.PENDING.value,
+                "attempts": 0,
+                "request_id": request_id,
+                "created_at": now,
+                "available_at": now,
+            }
+            for envelope in self.emitted
+        ]
+        # insert_many adds nothing to the dicts here: every entry already has its _id.
+        await self.db.outbox.insert_many(entries, ordered=True, session=self.session)
+        return entries
+
+
+class Transactions:
+    """Runs units of work for one service (``producer`` names it in the events it emits)."""
+
+    def __init__(self, mongo: Mongo, *, producer: str, on_commit: Committed | None = None) -> None:
+        self._mongo = mongo
+        self._producer = producer
+        self._on_commit = on_commit
+
+    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 8) -> T:
+        """``work`` in one transaction, retried up to ``attempts`` times on a transient error."""
+        for attempt in range(attempts):
+            try:
+                async with self._mongo.transaction() as session:
+                    uow = UnitOfWork(session=session, db=self._mongo.db, producer=self._producer)
+                    result = await work(uow)
+                    entries = await uow.flush()
+            except PyMongoError as exc:
+                if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
+                    await asyncio.sleep(random.uniform(0.001, 0.005) * (attempt + 1))  # noqa: S311
+                    continue
+                raise
+            # Only after the commit: woken earlier, the relay could not see the entries yet.
+            if entries and self._on_commit is not None:
+                self._on_commit(entries)
+            for callback in uow.committed:
+                callback()
+            return result
+        raise AssertionError("unreachable")
