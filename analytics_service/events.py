@@ -17,6 +17,7 @@ from shared.events import (
     ExpenseUpdated,
 )
 from shared.money import to_cents
+from shared.month import Month
 from shared.uow import UnitOfWork
 from shared.users import user_directory_handlers
 
@@ -30,7 +31,7 @@ def projected(event: EventContext, expense: ExpenseSnapshot) -> dict[str, object
         "amount_cents": to_cents(expense.base_amount),
         "category": expense.category,
         "date": expense.date.isoformat(),
-        "month": expense.date.isoformat()[:7],
+        "month": Month.key_of(expense.date),
         "description": expense.description,
         "deleted": event.type is EventType.EXPENSE_DELETED,
     }

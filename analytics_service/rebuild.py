@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 from analytics_service.settings import Settings
 from analytics_service.storage import create_indexes, rollup_documents
 from shared.mongo import Database, Document
+from shared.month import Month
 
 
 def projection_of(expense: Document) -> Document:
@@ -36,7 +37,7 @@ def projection_of(expense: Document) -> Document:
         "amount_cents": expense["base_amount_cents"],
         "category": expense["category"],
         "date": expense["date"],
-        "month": expense["date"][:7],
+        "month": Month.key_of(expense["date"]),
         "description": expense["description"],
         "deleted": False,
     }

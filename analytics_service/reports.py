@@ -6,7 +6,6 @@ the async functions only fetch what those need.
 
 from __future__ import annotations
 
-import calendar
 import math
 import statistics
 from collections import defaultdict
@@ -31,8 +30,9 @@ from analytics_service.models import (
     WeekTotal,
 )
 from shared.budgets import effective_budgets, in_force_query
-from shared.money import from_cents, percent, projected_cents, share
+from shared.money import from_cents, percent, share
 from shared.mongo import Database, Document
+from shared.month import Month
 from shared.users import profile_and_now
 
 ROBUST_Z = Decimal("3.5")  # Iglewicz and Hoaglin's cut-off for the modified z-score
@@ -49,20 +49,6 @@ class Cell:
 
 
 # -- plain arithmetic --------------------------------------------------------------------------
-
-
-def month_bounds(month: str) -> tuple[date, date]:
-    year, number = (int(part) for part in month.split("-"))
-    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
-
-
-def months_back(end_month: str, count: int) -> list[str]:
-    year, number = (int(part) for part in end_month.split("-"))
-    months = []
-    for _ in range(count):
-        months.append(f"{year:04d}-{number:02d}")
-        year, number = (year, number - 1) if number > 1 else (year - 1, 12)
-    return list(reversed(months))
 
 
 def summarise(cells: Iterable[Cell], start: date, end: date, currency: str | None) -> Summary:
@@ -137,11 +123,11 @@ def forecast_budget(
     today: date,
 ) -> BudgetForecast:
     """When cumulative spending reached the limit, or when it will at the month's pace."""
-    first, last = month_bounds(month)
-    elapsed = days_elapsed(month, today)
+    calendar_month = Month.parse(month)
+    first, last = calendar_month.bounds()
+    elapsed = calendar_month.elapsed(today)
     spent = sum(daily.values())
-    days = (last - first).days + 1
-    projected = projected_cents(spent, days, elapsed)
+    projected = calendar_month.pace(spent, today)
     reached: date | None = None
     running = 0
     for day in sorted(daily):
@@ -172,13 +158,6 @@ def forecast_budget(
         reaches_limit_on=reached,
         text=text,
     )
-
-
-def days_elapsed(month: str, today: date) -> int:
-    first, last = month_bounds(month)
-    if today < first:
-        return 0
-    return (last - first).days + 1 if today > last else today.day
 
 
 # -- fetching ------------------------------------------------------------------------------------
@@ -232,12 +211,12 @@ class Reports:
     async def month_summary(self, month: str) -> Summary:
         currency, _ = await self.profile()
         cells = (await self.month_cells([month]))[month]
-        start, end = month_bounds(month)
+        start, end = Month.parse(month).bounds()
         return summarise(cells, start, end, currency)
 
     async def trends(self, end_month: str, count: int) -> Trends:
         currency, _ = await self.profile()
-        months = months_back(end_month, count)
+        months = [str(m) for m in Month.parse(end_month).back(count)]
         cells = await self.month_cells(months)
         out = []
         for month in months:
@@ -318,7 +297,7 @@ class Reports:
     async def insights(self, month: str) -> Insights:
         currency, _ = await self.profile()
         unit = f" {currency}" if currency else ""
-        previous = months_back(month, 2)[0]
+        previous = str(Month.parse(month).previous())
         cells = await self.month_cells([previous, month])
         now = {
             s.category: s for s in category_shares(c for c in cells[month] if c.kind == "expense")
@@ -359,7 +338,7 @@ class Reports:
                     data={"categories": [s.model_dump(mode="json") for s in top]},
                 )
             )
-        start, end = month_bounds(month)
+        start, end = Month.parse(month).bounds()
         expenses = [
             doc
             async for doc in self.db.expense_projection.find(
@@ -409,16 +388,16 @@ class Reports:
 
     async def forecast(self, month: str) -> Forecast:
         currency, today = await self.profile()
-        first, last = month_bounds(month)
-        elapsed = days_elapsed(month, today)
-        days = (last - first).days + 1
+        calendar_month = Month.parse(month)
+        first, last = calendar_month.bounds()
+        elapsed = calendar_month.elapsed(today)
         docs = await self.daily_docs(first, last, kind="expense")
         by_category: dict[str, int] = defaultdict(int)
         for doc in docs:
             by_category[doc["category"]] += doc["total_cents"]
 
         def projection(category: str | None, spent: int) -> CategoryForecast:
-            projected = projected_cents(spent, days, elapsed)
+            projected = calendar_month.pace(spent, today)
             return CategoryForecast(
                 category=category, spent=from_cents(spent), projected=from_cents(projected)
             )
@@ -440,7 +419,7 @@ class Reports:
             month=month,
             as_of=today,
             days_elapsed=elapsed,
-            days_in_month=days,
+            days_in_month=calendar_month.days,
             currency=currency,
             overall=projection(None, sum(by_category.values())),
             categories=[

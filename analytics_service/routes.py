@@ -17,6 +17,7 @@ from analytics_service.models import (
 )
 from analytics_service.reports import Reports
 from shared.auth import CurrentUser
+from shared.month import Month as CalendarMonth
 from shared.service import Runtime
 from shared.types import CalendarDate, Month
 
@@ -37,7 +38,7 @@ async def this_month(reports: Reports, month: str | None) -> str:
     if month:
         return month
     _, today = await reports.profile()
-    return today.strftime("%Y-%m")
+    return CalendarMonth.key_of(today)
 
 
 @router.get(

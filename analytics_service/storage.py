@@ -15,6 +15,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.mongo import Database, Document
+from shared.month import Month
 from shared.uow import UnitOfWork
 
 ROLLUPS = ("monthly", "daily")
@@ -38,7 +39,7 @@ def contributions(expense: Document) -> dict[str, tuple[dict[str, Any], int]]:
     if expense.get("deleted"):
         return {}
     user, kind, category = expense["user_id"], expense["kind"], expense["category"]
-    month, day = expense["date"][:7], expense["date"]
+    month, day = Month.key_of(expense["date"]), expense["date"]
     return {
         f"monthly|{user}|{month}|{kind}|{category}": (
             {"user_id": user, "month": month, "kind": kind, "category": category},

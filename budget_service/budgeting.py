@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import calendar
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-
-from fastapi import HTTPException, status
 
 from budget_service.alerts import BASIS_POINTS, evaluate
 from budget_service.expense_client import ExpenseServiceClient
@@ -21,10 +18,12 @@ from budget_service.storage import (
     spent_with_reservations,
 )
 from shared.auth import Principal
+from shared.errors import ConflictError, NotFoundError
 from shared.etags import IfMatch
 from shared.events import BudgetDeleted, BudgetUpserted
-from shared.money import from_cents, percent, projected_cents, to_cents
+from shared.money import from_cents, percent, to_cents
 from shared.mongo import Database, Document, utcnow
+from shared.month import Month
 from shared.types import BUILTIN_CATEGORIES
 from shared.uow import Transactions, UnitOfWork
 from shared.users import profile_and_now
@@ -79,7 +78,7 @@ class BudgetBook:
     async def owned(self, user_id: str, budget_id: str) -> Document:
         doc = await self.db.budgets.find_one({"_id": budget_id, "user_id": user_id})
         if doc is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
+            raise NotFoundError(f"no budget {budget_id}")
         return doc
 
     async def upsert(
@@ -95,7 +94,7 @@ class BudgetBook:
             known = await self.expense_service.categories(user.token)
             if body.category not in known:
                 raise UnknownCategoryError(body.category, known)
-        current_month = (await self.today(user_id)).strftime("%Y-%m")
+        current_month = Month.key_of(await self.today(user_id))
 
         async def write(uow: UnitOfWork) -> tuple[Document, bool]:
             await lock_month(uow, user_id, body.month)
@@ -166,7 +165,7 @@ class BudgetBook:
         try:
             out, _ = await self.upsert(user, merged, if_match)
         except _BudgetGoneError:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}") from None
+            raise NotFoundError(f"no budget {budget_id}") from None
         return out
 
     async def _after_change(
@@ -200,7 +199,7 @@ class BudgetBook:
                 {"_id": budget_id, "user_id": user_id}, session=uow.session
             )
             if budget is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no budget {budget_id}")
+                raise NotFoundError(f"no budget {budget_id}")
             if if_match is not None:
                 if_match.check(budget["version"])
             await lock_month(uow, user_id, budget["month"])
@@ -233,8 +232,7 @@ class BudgetBook:
                 limit = budget["amount_cents"]
                 if spent + request.amount_cents > limit:
                     remaining = from_cents(max(0, limit - spent))
-                    raise HTTPException(
-                        status.HTTP_409_CONFLICT,
+                    raise ConflictError(
                         f"over the hard limit of your {scope_name(category)} budget for "
                         f"{request.month} (budget {budget['_id']}): {remaining} of "
                         f"{from_cents(limit)} remain",
@@ -257,20 +255,15 @@ class BudgetBook:
 
     async def status(self, user_id: str, month: str | None) -> list[BudgetStatus]:
         profile, today = await profile_and_now(self.db, user_id)
-        month = month or today.strftime("%Y-%m")
-        year, number = (int(part) for part in month.split("-"))
-        days = calendar.monthrange(year, number)[1]
-        this_month = today.strftime("%Y-%m")
+        month = month or Month.key_of(today)
+        calendar_month, day = Month.parse(month), today.date()
         budgets = await budgets_in_force(self.db, user_id, month)
         out = []
         for category, budget in sorted(budgets.items(), key=lambda item: item[0] or ""):
             spent = await spent_cents(self.db, user_id, month, category)
             limit = budget["amount_cents"]
-            if month == this_month:
-                projected = projected_cents(spent, days, today.day)
-                days_left = days - today.day
-            else:
-                projected, days_left = spent, (0 if month < this_month else days)
+            projected = calendar_month.pace(spent, day)
+            days_left = calendar_month.days_left(day)
             first_bp = budget["thresholds_bp"][0]
             state = (
                 State.EXCEEDED

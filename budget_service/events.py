@@ -15,6 +15,7 @@ from shared.events import (
     ExpenseUpdated,
 )
 from shared.money import to_cents
+from shared.month import Month
 from shared.uow import UnitOfWork
 from shared.users import user_directory_handlers
 
@@ -29,7 +30,7 @@ async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfW
     current = await projection.find_one({"_id": expense.expense_id}, session=uow.session)
     if current is not None and current["version"] >= expense.version:
         return
-    month = expense.date.isoformat()[:7]
+    month = Month.key_of(expense.date)
     touched = {(month, expense.category)}
     if current is not None and not current["deleted"]:
         touched.add((current["month"], current["category"]))
@@ -76,7 +77,7 @@ async def on_expenses_imported(
         return
     touched: dict[str, set[str | None]] = {}
     for expense in fresh:
-        touched.setdefault(expense.date.isoformat()[:7], set()).add(expense.category)
+        touched.setdefault(Month.key_of(expense.date), set()).add(expense.category)
     for month in sorted(touched):
         await lock_month(uow, user_id, month)
     added = [
@@ -86,7 +87,7 @@ async def on_expenses_imported(
             "version": expense.version,
             "kind": expense.kind,
             "base_amount_cents": to_cents(expense.base_amount),
-            "month": expense.date.isoformat()[:7],
+            "month": Month.key_of(expense.date),
             "category": expense.category,
             "deleted": False,
         }

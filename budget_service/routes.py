@@ -35,6 +35,7 @@ from budget_service.storage import budgets_in_force
 from shared.auth import CurrentUser, Principal
 from shared.etags import IfMatch, PreconditionFailedError, etag
 from shared.ids import uuid_or_no_route
+from shared.month import Month as CalendarMonth
 from shared.service import Runtime
 from shared.types import Month
 
@@ -126,7 +127,7 @@ async def upsert_budget(
     summary="The budgets in force in a month (repeating ones included)",
 )
 async def list_budgets(user: CurrentUser, book: Book, month: MonthQuery = None) -> list[BudgetOut]:
-    month = month or (await book.today(user.user_id)).strftime("%Y-%m")
+    month = month or CalendarMonth.key_of(await book.today(user.user_id))
     in_force = await budgets_in_force(book.db, user.user_id, month)
     return [budget_out(doc) for _, doc in sorted(in_force.items(), key=lambda i: i[0] or "")]
 
@@ -209,7 +210,7 @@ async def set_monthly_budget(
 ) -> BudgetOut:
     """Creates the overall budget of the month (this month unless named), or changes only its
     amount when there is one, keeping its thresholds, repeat and hard limit."""
-    month = body.month or (await book.today(user.user_id)).strftime("%Y-%m")
+    month = body.month or CalendarMonth.key_of(await book.today(user.user_id))
     existing = await book.db.budgets.find_one(
         {"user_id": user.user_id, "month": month, "category": None}
     )

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import HTTPException, status
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from expense_service.limits import HardLimits
@@ -22,6 +21,7 @@ from expense_service.storage import (
     snapshot,
 )
 from shared.auth import Principal
+from shared.errors import ConflictError, DomainError, InvalidError, NotFoundError, UnavailableError
 from shared.etags import IfMatch
 from shared.events import (
     ExpenseCreated,
@@ -32,6 +32,7 @@ from shared.events import (
 )
 from shared.money import to_cents
 from shared.mongo import Database, Document, utcnow
+from shared.month import Month
 from shared.types import BUILTIN_CATEGORIES
 from shared.uow import Transactions, UnitOfWork
 from shared.users import user_profile
@@ -40,13 +41,13 @@ PROFILE_WAIT_SECONDS = 3.0
 IMPORT_BATCH = 2000
 
 
-def unprocessable(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+def unprocessable(detail: str) -> InvalidError:
+    return InvalidError(detail)
 
 
-def not_found(expense_id: str) -> HTTPException:
+def not_found(expense_id: str) -> NotFoundError:
     # Another user's expense is "not found" too: ids must not reveal what exists.
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"no expense {expense_id}")
+    return NotFoundError(f"no expense {expense_id}")
 
 
 class _KeyTakenError(Exception):
@@ -74,10 +75,8 @@ class Ledger:
             if profile is not None:
                 return profile
             if loop.time() > deadline:
-                raise HTTPException(
-                    status.HTTP_503_SERVICE_UNAVAILABLE,
-                    "your profile has not reached the expense service yet; retry shortly",
-                    headers={"Retry-After": "1"},
+                raise UnavailableError(
+                    "your profile has not reached the expense service yet; retry shortly"
                 )
             await asyncio.sleep(0.05)
 
@@ -123,7 +122,7 @@ class Ledger:
             "category": body.category,
             "description": body.description,
             "date": body.date.isoformat(),
-            "month": body.date.isoformat()[:7],
+            "month": Month.key_of(body.date),
             "tags": body.tags,
         }
 
@@ -182,10 +181,7 @@ class Ledger:
                 await asyncio.sleep(0.01)
                 continue
             return expense_out(doc), True
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            "another request with this Idempotency-Key is still in progress",
-        )
+        raise ConflictError("another request with this Idempotency-Key is still in progress")
 
     async def _replay(self, key_id: str, request_hash: str) -> ExpenseOut | None:
         stored = await self.db.idempotency_keys.find_one({"_id": key_id})
@@ -195,10 +191,7 @@ class Ledger:
             raise unprocessable("this Idempotency-Key was used with a different request body")
         doc = await self.db.expenses.find_one({"_id": stored["expense_id"]})
         if doc is None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                "the expense created with this Idempotency-Key has been deleted",
-            )
+            raise ConflictError("the expense created with this Idempotency-Key has been deleted")
         return expense_out(doc)
 
     async def replace(
@@ -255,7 +248,7 @@ class Ledger:
                 {"_id": category_id, "user_id": user_id}, session=uow.session
             )
             if category is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no category {category_id}")
+                raise NotFoundError(f"no category {category_id}")
             if move_to == category["key"]:
                 raise unprocessable("move_to must be another category")
             moved = 0
@@ -297,8 +290,8 @@ class Ledger:
                 outcome.created_categories.append(body.category)
             try:
                 fields = await self.stored_fields(user_id, body, categories, currency)
-            except HTTPException as exc:
-                outcome.problems.append(ImportProblem(line=line, detail=str(exc.detail)))
+            except DomainError as exc:
+                outcome.problems.append(ImportProblem(line=line, detail=exc.detail))
                 continue
             content = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
             seen[content] = seen.get(content, 0) + 1
@@ -312,8 +305,8 @@ class Ledger:
                 try:
                     fields["_id"] = new_expense_id()
                     await self.limits.admit(user_id, user.token, fields["_id"], 1, fields)
-                except HTTPException as exc:
-                    outcome.problems.append(ImportProblem(line=line, detail=str(exc.detail)))
+                except DomainError as exc:
+                    outcome.problems.append(ImportProblem(line=line, detail=exc.detail))
                     continue
             prepared.append((line, key, fields))
 

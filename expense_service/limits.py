@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import HTTPException, status
+from fastapi import status
 
 from shared.budgets import effective_budgets, in_force_query
+from shared.errors import ConflictError, UnavailableError
 from shared.mongo import Database
 
 
@@ -75,15 +76,14 @@ class HardLimits:
         except httpx.HTTPError:
             raise _unavailable() from None
         if response.status_code == status.HTTP_409_CONFLICT:
-            raise HTTPException(status.HTTP_409_CONFLICT, response.json()["detail"])
+            raise ConflictError(response.json()["detail"])
         if response.status_code != status.HTTP_204_NO_CONTENT:
             raise _unavailable()
 
 
-def _unavailable() -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
+def _unavailable() -> UnavailableError:
+    return UnavailableError(
         "this expense falls under a hard-limit budget, and the budget service cannot be "
         "reached to check it; retry shortly",
-        headers={"Retry-After": "5"},
+        retry_after=5,
     )

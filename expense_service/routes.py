@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -22,6 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BeforeValidator, ValidationError
 from pymongo.errors import DuplicateKeyError
 
+from expense_service import reports
 from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
 from expense_service.imports import SYNC_ROWS, ImportJobs, read_job
 from expense_service.ledger import (
@@ -35,7 +35,6 @@ from expense_service.limits import HardLimits
 from expense_service.models import (
     CategoryIn,
     CategoryOut,
-    CategoryTotal,
     ExpenseFields,
     ExpenseOut,
     ExpensePage,
@@ -45,7 +44,6 @@ from expense_service.models import (
     Kind,
     MonthlyTotals,
     MonthSummary,
-    MonthTotal,
     SortOrder,
     Tag,
 )
@@ -53,11 +51,11 @@ from expense_service.storage import ExpenseFilter, expense_out, sort_spec
 from shared.auth import CurrentUser
 from shared.etags import IfMatch, PreconditionFailedError, etag
 from shared.ids import uuid_or_no_route
-from shared.money import MAX_AMOUNT, from_cents, plain_decimal, share, to_cents
+from shared.money import MAX_AMOUNT, plain_decimal, to_cents
 from shared.mongo import utcnow
 from shared.service import Runtime
 from shared.types import BUILTIN_CATEGORIES, MAX_YEAR, MIN_YEAR, CalendarDate, CategoryName, Month
-from shared.users import profile_and_now, user_profile
+from shared.users import profile_and_now
 
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_ROWS = 50_000
@@ -206,31 +204,7 @@ async def monthly(
     year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)],
     kind: Kind = Kind.EXPENSE,
 ) -> MonthlyTotals:
-    year_filter = ExpenseFilter(date_from=date(year, 1, 1), date_to=date(year, 12, 31), kind=kind)
-    pipeline: list[dict[str, Any]] = [
-        {"$match": year_filter.query(user.user_id)},
-        {
-            "$group": {
-                "_id": "$month",
-                "total": {"$sum": "$base_amount_cents"},
-                "count": {"$sum": 1},
-            }
-        },
-    ]
-    found = {row["_id"]: row async for row in await runtime.db.expenses.aggregate(pipeline)}
-    months = []
-    for number in range(1, 13):
-        month = f"{year:04d}-{number:02d}"
-        row = found.get(month, {"total": 0, "count": 0})
-        months.append(MonthTotal(month=month, total=from_cents(row["total"]), count=row["count"]))
-    profile = await user_profile(runtime.db, user.user_id)
-    return MonthlyTotals(
-        year=year,
-        kind=kind,
-        currency=profile["currency"] if profile else None,
-        months=months,
-        total=sum((m.total for m in months), Decimal(0)),
-    )
+    return await reports.monthly(runtime.db, user.user_id, year, kind)
 
 
 @expenses.get(
@@ -242,39 +216,7 @@ async def summary(
     month: Annotated[Month, Query()],
     kind: Kind = Kind.EXPENSE,
 ) -> MonthSummary:
-    pipeline: list[dict[str, Any]] = [
-        {"$match": ExpenseFilter(month=month, kind=kind).query(user.user_id)},
-        {
-            "$group": {
-                "_id": "$category",
-                "total": {"$sum": "$base_amount_cents"},
-                "count": {"$sum": 1},
-            }
-        },
-    ]
-    rows = [row async for row in await runtime.db.expenses.aggregate(pipeline)]
-    total_cents = sum(row["total"] for row in rows)
-    categories_ = sorted(
-        (
-            CategoryTotal(
-                category=row["_id"],
-                total=from_cents(row["total"]),
-                count=row["count"],
-                share=share(row["total"], total_cents) if total_cents else Decimal(0),
-            )
-            for row in rows
-        ),
-        key=lambda c: (-c.total, c.category),
-    )
-    profile = await user_profile(runtime.db, user.user_id)
-    return MonthSummary(
-        month=month,
-        kind=kind,
-        currency=profile["currency"] if profile else None,
-        total=from_cents(total_cents),
-        count=sum(c.count for c in categories_),
-        categories=categories_,
-    )
+    return await reports.summary(runtime.db, user.user_id, month, kind)
 
 
 @expenses.get(

@@ -3,12 +3,11 @@ fingerprints, and the local user profiles (shared.users)."""
 
 from __future__ import annotations
 
-import calendar
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING
 
@@ -16,6 +15,7 @@ from expense_service.models import ExpenseOut, Kind, SortOrder
 from shared.events import ExpenseSnapshot
 from shared.money import from_cents
 from shared.mongo import Database, Document, utcnow
+from shared.month import Month
 from shared.uow import UnitOfWork
 
 IDEMPOTENCY_KEY_SECONDS = 24 * 3600
@@ -50,12 +50,6 @@ async def purge_user(uow: UnitOfWork, user_id: str) -> None:
         await uow.db[collection].delete_many({"user_id": user_id}, session=uow.session)
 
 
-def month_range(month: str) -> tuple[str, str]:
-    year, number = (int(part) for part in month.split("-"))
-    last = calendar.monthrange(year, number)[1]
-    return f"{month}-01", f"{month}-{last:02d}"
-
-
 @dataclass(frozen=True)
 class ExpenseFilter:
     """The list filters, shared by the list, the CSV export and their aliases."""
@@ -78,9 +72,9 @@ class ExpenseFilter:
         lower: list[date] = []
         upper: list[date] = []
         if self.month:
-            first, last = month_range(self.month)
-            lower.append(date.fromisoformat(first))
-            upper.append(date.fromisoformat(last))
+            first, last = Month.parse(self.month).bounds()
+            lower.append(first)
+            upper.append(last)
         if self.date_from:
             lower.append(self.date_from)
         if self.date_to:
@@ -160,3 +154,23 @@ def expense_out(doc: Document) -> ExpenseOut:
 def snapshot(doc: Document) -> dict[str, Any]:
     """The fields of an expense event (shared.events.ExpenseSnapshot) from a stored expense."""
     return ExpenseSnapshot(expense_id=doc["_id"], **client_fields(doc)).model_dump()
+
+
+async def totals_by(
+    db: Database, user_id: str, expense_filter: ExpenseFilter, field: Literal["month", "category"]
+) -> dict[str, tuple[int, int]]:
+    """Total (cents, in the user's currency) and count of the filtered expenses, by ``field``."""
+    pipeline: list[dict[str, Any]] = [
+        {"$match": expense_filter.query(user_id)},
+        {
+            "$group": {
+                "_id": f"${field}",
+                "total": {"$sum": "$base_amount_cents"},
+                "count": {"$sum": 1},
+            }
+        },
+    ]
+    return {
+        row["_id"]: (row["total"], row["count"])
+        async for row in await db.expenses.aggregate(pipeline)
+    }

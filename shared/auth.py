@@ -20,9 +20,10 @@ from typing import Annotated, Any
 
 import httpx
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from shared.errors import UnauthenticatedError
 from shared.revocations import Revocations
 
 ALGORITHM = "EdDSA"
@@ -160,10 +161,8 @@ class TokenVerifier:
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def unauthorized(detail: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
-    )
+def unauthorized(detail: str) -> UnauthenticatedError:
+    return UnauthenticatedError(detail)
 
 
 async def current_principal(

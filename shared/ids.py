@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request
+
+from shared.errors import NotFoundError
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def no_such_route(path: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"no such route: {path}")
+def no_such_route(path: str) -> NotFoundError:
+    return NotFoundError(f"no such route: {path}")
 
 
 def uuid_or_no_route(value: str, request: Request) -> str:

@@ -7,10 +7,8 @@ from decimal import Decimal
 
 from analytics_service.reports import (
     Cell,
-    days_elapsed,
     forecast_budget,
     is_unusual,
-    months_back,
     ordinal,
     summarise,
 )
@@ -47,11 +45,6 @@ def test_summary_without_income_or_spending() -> None:
     assert summary.average_per_day == Decimal("10.00")
     empty = summarise([], date(2026, 1, 1), date(2026, 1, 31), None)
     assert (empty.expense, empty.categories, empty.count) == (Decimal("0.00"), [], 0)
-
-
-def test_months_back_crosses_years() -> None:
-    assert months_back("2026-02", 4) == ["2025-11", "2025-12", "2026-01", "2026-02"]
-    assert months_back("2026-02", 1) == ["2026-02"]
 
 
 def test_an_unusual_expense_is_flagged_and_ordinary_ones_are_not() -> None:
@@ -96,6 +89,3 @@ def test_calendar_helpers() -> None:
         "23rd",
         "31st",
     ]
-    assert days_elapsed("2026-11", date(2026, 11, 10)) == 10
-    assert days_elapsed("2026-10", date(2026, 11, 10)) == 31
-    assert days_elapsed("2026-12", date(2026, 11, 10)) == 0

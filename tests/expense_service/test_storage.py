@@ -7,13 +7,12 @@ from decimal import Decimal
 
 from expense_service.ledger import fields_for_patch
 from expense_service.models import Kind, SortOrder
-from expense_service.storage import ExpenseFilter, month_range, sort_spec
+from expense_service.storage import ExpenseFilter, sort_spec
 
 
-def test_month_range_knows_month_lengths() -> None:
-    assert month_range("2026-02") == ("2026-02-01", "2026-02-28")
-    assert month_range("2028-02") == ("2028-02-01", "2028-02-29")
-    assert month_range("2026-12") == ("2026-12-01", "2026-12-31")
+def test_a_month_filter_covers_the_whole_month() -> None:
+    query = ExpenseFilter(month="2028-02").query("u1")
+    assert query["date"] == {"$gte": "2028-02-01", "$lt": "2028-03-01"}  # leap year: 29 days
 
 
 def test_filters_become_half_open_ranges() -> None:
