@@ -29,7 +29,7 @@ from analytics_service.models import (
     Weekly,
     WeekTotal,
 )
-from shared.budgets import effective_budgets, in_force_query
+from shared.budgets import budgets_in_force
 from shared.money import from_cents, percent, share
 from shared.mongo import Database, Document
 from shared.month import Month
@@ -266,8 +266,7 @@ class Reports:
         return Weekly(currency=currency, weeks=weeks)
 
     async def budgets_in_force(self, month: str) -> dict[str | None, Document]:
-        query = in_force_query(self.user_id, month)
-        return effective_budgets([doc async for doc in self.db.budgets.find(query)], month)
+        return await budgets_in_force(self.db, self.user_id, month)
 
     async def budget_vs_actual(self, month: str) -> list[BudgetActual]:
         cells = (await self.month_cells([month]))[month]

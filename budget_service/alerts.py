@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from budget_service.storage import budgets_in_force, spent_cents
+from budget_service.storage import spent_cents
+from shared.budgets import budgets_in_force
 from shared.events import BudgetThresholdReached
 from shared.money import from_cents, percent
 from shared.uow import UnitOfWork

@@ -12,12 +12,12 @@ from budget_service.alerts import BASIS_POINTS, evaluate
 from budget_service.expense_client import ExpenseServiceClient
 from budget_service.models import BudgetIn, BudgetOut, BudgetStatus, ReservationIn, State
 from budget_service.storage import (
-    budgets_in_force,
     lock_month,
     spent_cents,
     spent_with_reservations,
 )
 from shared.auth import Principal
+from shared.budgets import budgets_in_force
 from shared.errors import ConflictError, NotFoundError
 from shared.etags import IfMatch
 from shared.events import BudgetDeleted, BudgetUpserted

@@ -31,8 +31,8 @@ from budget_service.models import (
     MonthlyBudgetIn,
     ReservationIn,
 )
-from budget_service.storage import budgets_in_force
 from shared.auth import CurrentUser, Principal
+from shared.budgets import budgets_in_force
 from shared.etags import IfMatch, PreconditionFailedError, etag
 from shared.ids import uuid_or_no_route
 from shared.month import Month as CalendarMonth

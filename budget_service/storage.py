@@ -18,7 +18,6 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from shared.budgets import candidates_query, effective_budgets
 from shared.mongo import Database, Document
 from shared.uow import UnitOfWork
 
@@ -62,15 +61,6 @@ async def lock_month(uow: UnitOfWork, user_id: str, month: str) -> None:
         upsert=True,
         session=uow.session,
     )
-
-
-async def budgets_in_force(
-    db: Database, user_id: str, month: str, session: AsyncClientSession | None = None
-) -> dict[str | None, Document]:
-    found = [
-        doc async for doc in db.budgets.find(candidates_query(user_id, month), session=session)
-    ]
-    return effective_budgets(found, month)
 
 
 def spending_key(user_id: str, month: str, category: str) -> str:

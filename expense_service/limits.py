@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from fastapi import status
 
-from shared.budgets import effective_budgets, in_force_query
+from shared.budgets import budgets_in_force, effective_budgets
 from shared.errors import ConflictError, UnavailableError
 from shared.mongo import Database
 
@@ -48,8 +48,7 @@ class HardLimits:
         return applies
 
     async def applies(self, user_id: str, month: str, category: str) -> bool:
-        query = in_force_query(user_id, month)
-        in_force = effective_budgets([doc async for doc in self.db.budgets.find(query)], month)
+        in_force = await budgets_in_force(self.db, user_id, month)
         return any(in_force.get(scope, {}).get("hard_limit") for scope in (category, None))
 
     async def admit(

@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pymongo.asynchronous.client_session import AsyncClientSession
+
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import BudgetDeleted, BudgetUpserted
 from shared.money import to_cents
+from shared.mongo import Database
 from shared.uow import UnitOfWork
 
 Budget = dict[str, Any]
@@ -106,3 +109,12 @@ BUDGET_COPY_HANDLERS: Subscriptions = [
 def in_force_query(user_id: str, month: str) -> dict[str, Any]:
     """``candidates_query`` on such a copy: tombstones left out."""
     return candidates_query(user_id, month) | {"deleted": {"$ne": True}}
+
+
+async def budgets_in_force(
+    db: Database, user_id: str, month: str, session: AsyncClientSession | None = None
+) -> dict[str | None, Budget]:
+    """The budgets in force in ``month`` (repeating ones included), by category (None:
+    overall), from a service's ``budgets`` collection: budget_service's own, or a copy."""
+    found = [doc async for doc in db.budgets.find(in_force_query(user_id, month), session=session)]
+    return effective_budgets(found, month)
