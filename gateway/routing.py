@@ -1,5 +1,5 @@
 """Which service answers which path, and which paths need no token. The paths are the API's
-contract (DESIGN.md); the services' addresses come from configuration."""
+contract (docs/api.md); the services' addresses come from configuration."""
 
 from __future__ import annotations
 
