@@ -15,6 +15,7 @@ import aio_pika
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pymongo import AsyncMongoClient
 
 from tests.e2e.conftest import E2E
 from tests.e2e.problems import detail
@@ -70,6 +71,34 @@ async def settled(
 
 def alerts(tap_bodies: list[dict[str, Any]], account: Account) -> list[dict[str, Any]]:
     return [b["data"] for b in tap_bodies if b["user_id"] == account.user["id"]]
+
+
+async def committed_alerts(e2e: E2E, account: Account) -> list[dict[str, Any]]:
+    """Every alert budget_service has decided for this user, from its outbox. An alert is
+    decided in the same transaction that applies the expense event, so once the status shows
+    the spending, this list is final: no pause needed to see that nothing more comes."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(e2e.mongodb_url)
+    try:
+        entries = mongo["budgets"].outbox.find(
+            {
+                "envelope.type": "budget.threshold_reached",
+                "envelope.user_id": account.user["id"],
+            }
+        )
+        return [entry["envelope"]["data"] async for entry in entries]
+    finally:
+        await mongo.close()
+
+
+async def all_published(tap: Any, e2e: E2E, account: Account) -> list[dict[str, Any]]:
+    """The committed alerts, once each has also reached the tap; returns them."""
+    decided = await committed_alerts(e2e, account)
+
+    async def published() -> bool:
+        return len(alerts(tap.bodies(), account)) >= len(decided)
+
+    assert await eventually(published, what="the committed alerts on the bus")
+    return decided
 
 
 async def test_status_math_to_the_cent_and_states(client: httpx.AsyncClient) -> None:
@@ -170,8 +199,9 @@ async def test_alerts_once_per_threshold_with_two_consumer_processes(
             )
             assert [r.status_code for r in responses] == [201] * 50
             await settled(client, account, "2026-09", "food", "500.00")
-            await asyncio.sleep(1.0)  # time for any second (wrong) alert to arrive
+            decided = await all_published(tap, e2e, account)
         fired = alerts(tap.bodies(), account)
+        assert len(decided) == len(fired)
         assert sorted(Decimal(a["threshold"]) for a in fired) == [Decimal("0.8"), Decimal("1")]
         at_80 = next(a for a in fired if Decimal(a["threshold"]) == Decimal("0.8"))
         assert at_80["budget_id"] == budget["id"]
@@ -236,7 +266,7 @@ async def test_moves_fix_both_months_deletes_rearm_and_second_crossing_alerts(
         await settled(client, account, "2026-06", "food", "0.00")
         await spend(client, account, "85", "2026-06-11")
         await settled(client, account, "2026-06", "food", "85.00")
-        await asyncio.sleep(0.5)
+        await all_published(tap, e2e, account)
     fired = Counter((a["month"], a["threshold"]) for a in alerts(tap.bodies(), account))
     assert fired == {("2026-05", "0.8"): 1, ("2026-06", "0.8"): 2}
 
@@ -247,7 +277,10 @@ async def test_budget_set_past_a_threshold_alerts_and_raising_rearms(
 ) -> None:
     account = await register_and_login(client)
     await spend(client, account, "90", "2026-04-02")
-    await asyncio.sleep(0.3)
+    # budget_service has the expense (its overall status counts it) before the budget exists.
+    overall = await set_budget(client, account, month="2026-04", amount="100000")
+    await settled(client, account, "2026-04", None, "90.00")
+    await client.delete(f"/api/budgets/{overall['id']}", headers=account.headers)
     async with event_tap(e2e.amqp_url, e2e.names.exchange, "budget.threshold_reached") as tap:
         budget = await set_budget(client, account, month="2026-04", category="food", amount="100")
         assert await eventually(lambda: asyncio.sleep(0, alerts(tap.bodies(), account)))
@@ -258,7 +291,7 @@ async def test_budget_set_past_a_threshold_alerts_and_raising_rearms(
         assert raised.json()["version"] == 2
         await spend(client, account, "75", "2026-04-03")  # 165 of 200: past 80% again
         await settled(client, account, "2026-04", "food", "165.00")
-        await asyncio.sleep(0.5)
+        await all_published(tap, e2e, account)
     fired = [(a["threshold"], a["limit"]) for a in alerts(tap.bodies(), account)]
     assert fired == [("0.8", "100.00"), ("0.8", "200.00")]
 
@@ -358,7 +391,7 @@ async def test_ordinary_expenses_are_accepted_while_budget_service_is_down(
     await set_budget(
         client, account, month="2026-03", category="bills", amount="50", hard_limit=True
     )
-    await asyncio.sleep(0.5)  # expense_service learns of the hard limit
+    # No wait: a hard limit is in expense_service's copy before the budget's answer.
     stack = e2e.stack
     await asyncio.to_thread(stack.kill, "budget_service")
     try:

@@ -9,12 +9,40 @@ from typing import Any
 
 import aio_pika
 import httpx
+from pymongo import AsyncMongoClient
 
 from shared.events import BudgetThresholdReached, EventEnvelope
 from tests.e2e.conftest import E2E, next_source_address
 from tests.support import Account, eventually, listening, register_and_login
 
 STREAM = "/api/notifications/stream"
+
+
+async def emails_of(e2e: E2E, account: Account) -> list[dict[str, Any]]:
+    """The user's emails in notification_service's queue. An email is queued in the same
+    transaction as its notification, so once the notification shows, this is final."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(e2e.mongodb_url)
+    try:
+        return [
+            doc
+            async for doc in client["notifications"].emails.find({"user_id": account.user["id"]})
+        ]
+    finally:
+        await client.close()
+
+
+async def all_sent(e2e: E2E, account: Account, count: int) -> bool:
+    emails = await emails_of(e2e, account)
+    return len(emails) == count and all(email["state"] == "sent" for email in emails)
+
+
+async def welcomed(client: httpx.AsyncClient, account: Account) -> None:
+    """Until notification_service has the user (its welcome note is in the feed)."""
+
+    async def in_feed() -> bool:
+        return any(item["type"] == "welcome" for item in await feed(client, account))
+
+    assert await eventually(in_feed, what="the welcome note")
 
 
 async def feed(client: httpx.AsyncClient, account: Account, **params: Any) -> list[dict[str, Any]]:
@@ -94,7 +122,8 @@ async def test_alert_reaches_feed_stream_and_inbox(client: httpx.AsyncClient, e2
             return len(e2e.smtp.to(account.email)) >= 2
 
         assert await eventually(second_email, timeout=2)
-        await asyncio.sleep(0.5)
+        # Two alerts queued two emails, both sent: no third can come.
+        assert await eventually(lambda: all_sent(e2e, account, 2))
     assert len(e2e.smtp.to(account.email)) == 2
     # The welcome note came first; the feed is newest first.
     assert [item["type"] for item in await feed(client, account)][-1] == "welcome"
@@ -104,7 +133,7 @@ async def test_same_alert_delivered_three_times_notifies_once(
     client: httpx.AsyncClient, e2e: E2E
 ) -> None:
     account = await register_and_login(client)
-    await asyncio.sleep(0.3)  # the profile (and address) reach notification_service
+    await welcomed(client, account)  # the profile (and address) reached notification_service
     alert = EventEnvelope.of(
         BudgetThresholdReached(
             budget_id="b1",
@@ -123,19 +152,28 @@ async def test_same_alert_delivered_three_times_notifies_once(
     async with connection:
         channel = await connection.channel()
         exchange = await channel.get_exchange(e2e.names.exchange)
-        for _ in range(3):
+        # The same alert three times, then a marker alert of the same user: one user's events
+        # are handled in order, so once the marker is in, every copy before it was handled.
+        marker = EventEnvelope.of(
+            alert.payload().model_copy(update={"budget_id": "marker"}),
+            producer="budget_service",
+            user_id=account.user["id"],
+        )
+        for envelope in (alert, alert, alert, marker):
             await exchange.publish(
-                aio_pika.Message(alert.model_dump_json().encode(), message_id=alert.id),
+                aio_pika.Message(envelope.model_dump_json().encode(), message_id=envelope.id),
                 routing_key="budget.threshold_reached",
             )
 
-    async def arrived() -> bool:
-        return bool(alerts_in(await feed(client, account)) and e2e.smtp.to(account.email))
+    async def marker_arrived() -> bool:
+        alerts = alerts_in(await feed(client, account))
+        return any(item["data"]["budget_id"] == "marker" for item in alerts)
 
-    assert await eventually(arrived, timeout=3)
-    await asyncio.sleep(1.0)
-    assert len(alerts_in(await feed(client, account))) == 1
-    assert len(e2e.smtp.to(account.email)) == 1
+    assert await eventually(marker_arrived, timeout=5)
+    alerts = alerts_in(await feed(client, account))
+    assert sorted(item["data"]["budget_id"] for item in alerts) == ["b1", "marker"]
+    assert await eventually(lambda: all_sent(e2e, account, 2))
+    assert len(e2e.smtp.to(account.email)) == 2
 
 
 async def test_smtp_down_keeps_the_notification_and_sends_later(
@@ -151,7 +189,12 @@ async def test_smtp_down_keeps_the_notification_and_sends_later(
             return bool(alerts_in(await feed(client, account)))
 
         assert await eventually(in_app, timeout=3)
-        await asyncio.sleep(1.0)  # a few failed sending attempts
+
+        async def retried() -> bool:  # sending was tried and failed, more than once
+            emails = await emails_of(e2e, account)
+            return len(emails) == 1 and emails[0]["attempts"] >= 2 and "last_error" in emails[0]
+
+        assert await eventually(retried, timeout=5)
         assert e2e.smtp.to(account.email) == []
     finally:
         e2e.smtp.start()
@@ -177,9 +220,13 @@ async def test_other_users_never_see_them(client: httpx.AsyncClient, e2e: E2E) -
     ):
         await spend(client, owner, "420")
         assert await eventually(lambda: asyncio.sleep(0, owners_stream.events), timeout=3)
-        await asyncio.sleep(0.5)
-        assert others_stream.events == []
-    assert alerts_in(await feed(client, other)) == []
+        # The other user's own alert comes later on their stream, and alone.
+        await food_budget(other_client, other)
+        await spend(other_client, other, "430")
+        assert await eventually(lambda: asyncio.sleep(0, others_stream.events), timeout=3)
+        [own] = others_stream.events
+        assert json.loads(own["data"])["data"]["spent"] == "430.00"
+    assert len(alerts_in(await feed(client, other))) == 1
     alert = alerts_in(await feed(client, owner))[0]
     for method, path in (
         ("POST", f"/api/notifications/{alert['id']}/read"),
@@ -213,7 +260,7 @@ async def test_preferences_are_honoured(client: httpx.AsyncClient, e2e: E2E) -> 
         return bool(alerts_in(await feed(client, account)))
 
     assert await eventually(in_app, timeout=3)
-    await asyncio.sleep(1.0)
+    assert await emails_of(e2e, account) == []  # none queued with it: none will be sent
     assert e2e.smtp.to(account.email) == []
 
     await client.put(
