@@ -29,7 +29,7 @@ from analytics_service.models import (
     Weekly,
     WeekTotal,
 )
-from shared.budgets import budgets_in_force
+from shared.budgets import Budget, budgets_in_force
 from shared.money import from_cents, percent, share
 from shared.mongo import Database, Document
 from shared.month import Month
@@ -265,7 +265,7 @@ class Reports:
             )
         return Weekly(currency=currency, weeks=weeks)
 
-    async def budgets_in_force(self, month: str) -> dict[str | None, Document]:
+    async def budgets_in_force(self, month: str) -> dict[str | None, Budget]:
         return await budgets_in_force(self.db, self.user_id, month)
 
     async def budget_vs_actual(self, month: str) -> list[BudgetActual]:

@@ -17,7 +17,7 @@ from budget_service.storage import (
     spent_with_reservations,
 )
 from shared.auth import Principal
-from shared.budgets import budgets_in_force
+from shared.budgets import Budget, budgets_in_force
 from shared.errors import ConflictError, NotFoundError
 from shared.etags import IfMatch
 from shared.events import BudgetDeleted, BudgetUpserted
@@ -31,7 +31,7 @@ from shared.users import profile_and_now
 RESERVATION_SECONDS = 60
 
 
-def budget_out(doc: Document) -> BudgetOut:
+def budget_out(doc: Budget | Document) -> BudgetOut:
     return BudgetOut(
         id=doc["_id"],
         month=doc["month"],

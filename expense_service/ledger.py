@@ -7,13 +7,15 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from expense_service.limits import HardLimits
 from expense_service.models import ExpenseFields, ExpenseOut, ImportProblem
 from expense_service.storage import (
+    Expense,
+    StoredExpense,
     client_fields,
     expense_document,
     expense_out,
@@ -35,7 +37,7 @@ from shared.mongo import Database, Document, utcnow
 from shared.month import Month
 from shared.types import BUILTIN_CATEGORIES
 from shared.uow import Transactions, UnitOfWork
-from shared.users import user_profile
+from shared.users import Profile, user_profile
 
 PROFILE_WAIT_SECONDS = 3.0
 IMPORT_BATCH = 2000
@@ -65,7 +67,7 @@ class Ledger:
     async def user_currency(self, user_id: str) -> str:
         return str((await self.profile(user_id))["currency"])
 
-    async def profile(self, user_id: str) -> Document:
+    async def profile(self, user_id: str) -> Profile:
         """The user's local profile, fed by user events. Right after registration the event
         may still be on its way, so wait for it a little."""
         loop = asyncio.get_running_loop()
@@ -126,11 +128,11 @@ class Ledger:
             "tags": body.tags,
         }
 
-    async def owned(self, user_id: str, expense_id: str) -> Document:
+    async def owned(self, user_id: str, expense_id: str) -> StoredExpense:
         doc = await self.db.expenses.find_one({"_id": expense_id, "user_id": user_id})
         if doc is None:
             raise not_found(expense_id)
-        return doc
+        return cast(StoredExpense, doc)
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -197,7 +199,7 @@ class Ledger:
     async def replace(
         self,
         user: Principal,
-        current: Document,
+        current: StoredExpense,
         fields: dict[str, Any],
         if_match: IfMatch | None = None,
     ) -> ExpenseOut:
@@ -436,7 +438,7 @@ async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any
     return updated
 
 
-def fields_for_patch(current: Document, patch: dict[str, Any]) -> dict[str, Any]:
+def fields_for_patch(current: Expense, patch: dict[str, Any]) -> dict[str, Any]:
     """The full client-side view of an expense after a PATCH, ready to validate again."""
     merged = {k: v for k, v in client_fields(current).items() if k != "version"}
     if ("amount" in patch or "currency" in patch) and "base_amount" not in patch:

@@ -49,7 +49,8 @@ class HardLimits:
 
     async def applies(self, user_id: str, month: str, category: str) -> bool:
         in_force = await budgets_in_force(self.db, user_id, month)
-        return any(in_force.get(scope, {}).get("hard_limit") for scope in (category, None))
+        chosen = [in_force.get(scope) for scope in (category, None)]
+        return any(budget.get("hard_limit") for budget in chosen if budget is not None)
 
     async def admit(
         self, user_id: str, token: str, expense_id: str, version: int, fields: dict[str, Any]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any, Literal
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, TypedDict
 
 from pymongo import ASCENDING, DESCENDING
 
@@ -127,7 +127,30 @@ def expense_document(user_id: str, expense_id: str, fields: dict[str, Any]) -> D
     }
 
 
-def client_fields(doc: Document) -> dict[str, Any]:
+class StoredExpense(TypedDict, total=False):
+    """An expense as stored in ``expenses``: integer cents, an ISO date string, its month."""
+
+    _id: str
+    user_id: str
+    kind: str
+    amount_cents: int
+    currency: str
+    base_amount_cents: int
+    category: str
+    description: str
+    date: str
+    month: str
+    tags: list[str]
+    version: int
+    recurring_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+Expense = StoredExpense | Document  # typed where read through Ledger.owned, plain elsewhere
+
+
+def client_fields(doc: Expense) -> dict[str, Any]:
     """A stored expense as clients and events see it: decimals, a date, no storage names."""
     return {
         "kind": doc["kind"],
@@ -142,7 +165,7 @@ def client_fields(doc: Document) -> dict[str, Any]:
     }
 
 
-def expense_out(doc: Document) -> ExpenseOut:
+def expense_out(doc: Expense) -> ExpenseOut:
     return ExpenseOut(
         id=doc["_id"],
         created_at=doc["created_at"],
@@ -151,7 +174,7 @@ def expense_out(doc: Document) -> ExpenseOut:
     )
 
 
-def snapshot(doc: Document) -> dict[str, Any]:
+def snapshot(doc: Expense) -> dict[str, Any]:
     """The fields of an expense event (shared.events.ExpenseSnapshot) from a stored expense."""
     return ExpenseSnapshot(expense_id=doc["_id"], **client_fields(doc)).model_dump()
 

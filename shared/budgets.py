@@ -10,7 +10,7 @@ own budget overrides it for that month only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, TypeVar, cast
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -20,12 +20,30 @@ from shared.money import to_cents
 from shared.mongo import Database
 from shared.uow import UnitOfWork
 
-Budget = dict[str, Any]
+
+class Budget(TypedDict, total=False):
+    """A budget as stored: budget_service's own (with thresholds and version) or a service's
+    copy of it (``deleted`` marks a tombstone there)."""
+
+    _id: str
+    user_id: str
+    month: str
+    category: str | None
+    amount_cents: int
+    thresholds_bp: list[int]
+    repeat: bool
+    hard_limit: bool
+    version: int
+    deleted: bool
 
 
-def effective_budgets(budgets: Iterable[Budget], month: str) -> dict[str | None, Budget]:
+# Stored budgets, typed, or plain documents (tests, a service's raw reads).
+B = TypeVar("B", Budget, dict[str, Any])
+
+
+def effective_budgets(budgets: Iterable[B], month: str) -> dict[str | None, B]:
     """Per category (``None`` for overall), the budget in force in ``month``."""
-    chosen: dict[str | None, Budget] = {}
+    chosen: dict[str | None, B] = {}
     for budget in sorted(budgets, key=lambda b: b["month"]):
         if budget["month"] == month or (budget["month"] < month and budget.get("repeat")):
             chosen[budget["category"]] = budget  # later months replace earlier ones
@@ -116,5 +134,8 @@ async def budgets_in_force(
 ) -> dict[str | None, Budget]:
     """The budgets in force in ``month`` (repeating ones included), by category (None:
     overall), from a service's ``budgets`` collection: budget_service's own, or a copy."""
-    found = [doc async for doc in db.budgets.find(in_force_query(user_id, month), session=session)]
+    found = [
+        cast(Budget, doc)
+        async for doc in db.budgets.find(in_force_query(user_id, month), session=session)
+    ]
     return effective_budgets(found, month)

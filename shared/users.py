@@ -10,22 +10,34 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import UserDeleted, UserProfile, UserRegistered, UserUpdated
-from shared.mongo import Database, Document
+from shared.mongo import Database
 from shared.uow import UnitOfWork
 
 PurgeUser = Callable[[UnitOfWork, str], Awaitable[None]]
 
 
-async def user_profile(db: Database, user_id: str) -> Document | None:
+class Profile(TypedDict):
+    """A user as a service keeps them (collection ``users``), from user.* events."""
+
+    _id: str
+    email: str
+    name: str | None
+    currency: str
+    timezone: str
+    as_of: datetime
+
+
+async def user_profile(db: Database, user_id: str) -> Profile | None:
     profile = await db.users.find_one({"_id": user_id, "deleted": {"$ne": True}})
-    return profile
+    return cast(Profile, profile) if profile is not None else None
 
 
-async def profile_and_now(db: Database, user_id: str) -> tuple[Document | None, datetime]:
+async def profile_and_now(db: Database, user_id: str) -> tuple[Profile | None, datetime]:
     """The user's profile (None until it is known) and now in their time zone (UTC till then),
     for "today" in paces and forecasts."""
     profile = await user_profile(db, user_id)
