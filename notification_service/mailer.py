@@ -2,7 +2,8 @@
 
 The queue is the ``emails`` collection, written in the same transaction as the notification, so
 an email is never lost and a failing SMTP server never holds back the in-app notification. A
-send is claimed with a lease first, so two notification_service processes do not both send it.
+send is claimed with a lease first (shared.leased), so two notification_service processes do
+not both send it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 
 import aiosmtplib
-from pymongo import ASCENDING, ReturnDocument
 
 from notification_service.settings import Settings
+from shared.leased import LeasedQueue
 from shared.mongo import Database, Document
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ SWEEP_SECONDS = 30.0
 
 
 class EmailRelay:
+    """Sends the ``emails`` queue, a leased queue like the outbox (shared.leased): woken by the
+    commit that queued an email, otherwise asleep until the next retry is due or the sweep."""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._wake = asyncio.Event()
@@ -36,38 +40,26 @@ class EmailRelay:
         self._wake.set()
 
     async def run(self, db: Database) -> None:
+        queue = LeasedQueue(db.emails, lease=SEND_LEASE)
         while True:
             self._wake.clear()
             try:
-                while await self.send_next(db):
+                while await self.send_next(queue):
                     pass
-                wait = await self._seconds_to_next_due(db)
+                due_in = await queue.seconds_to_next()
+                wait = SWEEP_SECONDS if due_in is None else min(SWEEP_SECONDS, due_in)
             except Exception:
                 log.exception("email relay failed; retrying")
                 wait = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def _seconds_to_next_due(self, db: Database) -> float:
-        due = await db.emails.find_one(
-            {"state": "pending"}, {"available_at": 1}, sort=[("available_at", ASCENDING)]
-        )
-        if due is None:
-            return SWEEP_SECONDS
-        seconds: float = (due["available_at"] - datetime.now(UTC)).total_seconds()
-        return min(SWEEP_SECONDS, max(0.0, seconds))
-
-    async def send_next(self, db: Database) -> bool:
+    async def send_next(self, queue: LeasedQueue) -> bool:
         """Claims and sends one due email; returns whether there was one."""
-        now = datetime.now(UTC)
-        email = await db.emails.find_one_and_update(
-            {"state": "pending", "available_at": {"$lte": now}},
-            {"$set": {"available_at": now + SEND_LEASE}, "$inc": {"attempts": 1}},
-            sort=[("available_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
-        if email is None:
+        token, claimed = await queue.claim_due(1)
+        if not claimed:
             return False
+        [email] = claimed
         try:
             await self._send(email)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -83,20 +75,9 @@ class EmailRelay:
                 delay,
                 exc,
             )
-            await db.emails.update_one(
-                {"_id": email["_id"]},
-                {
-                    "$set": {
-                        "available_at": datetime.now(UTC) + timedelta(seconds=delay),
-                        "last_error": repr(exc),
-                    }
-                },
-            )
+            await queue.retry(email["_id"], timedelta(seconds=delay), repr(exc))
             return True
-        await db.emails.update_one(
-            {"_id": email["_id"]},
-            {"$set": {"state": "sent", "sent_at": datetime.now(UTC)}, "$unset": {"last_error": ""}},
-        )
+        await queue.done(token, [email["_id"]])
         log.info("email %s sent to %s", email["_id"], email["to"])
         return True
 

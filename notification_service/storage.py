@@ -11,6 +11,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from notification_service.models import NotificationOut, Preferences
 from shared.events import NotificationCreated
+from shared.leased import create_lease_indexes
 from shared.mongo import Database, Document, utcnow
 from shared.uow import UnitOfWork
 
@@ -20,7 +21,7 @@ EMAIL_RETENTION_SECONDS = 30 * 24 * 3600
 async def create_indexes(db: Database) -> None:
     await db.notifications.create_index([("user_id", ASCENDING), ("seq", DESCENDING)])
     await db.notifications.create_index([("user_id", ASCENDING), ("read_at", ASCENDING)])
-    await db.emails.create_index([("state", ASCENDING), ("available_at", ASCENDING)])
+    await create_lease_indexes(db.emails)
     await db.emails.create_index("user_id")
     await db.emails.create_index("sent_at", expireAfterSeconds=EMAIL_RETENTION_SECONDS)
 

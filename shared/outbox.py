@@ -18,15 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from typing import TypeVar
-
-from pymongo import ASCENDING
 
 from shared.bus import EventBus
 from shared.events import EventEnvelope
+from shared.leased import LeasedQueue, LeaseState, create_lease_indexes
 from shared.log import request_id_var
 from shared.mongo import Database, Document, Mongo
 
@@ -37,15 +34,11 @@ CLAIM_LEASE = timedelta(seconds=30)
 SENT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
-class OutboxState(StrEnum):
-    PENDING = "pending"
-    IN_FLIGHT = "in_flight"
-    SENT = "sent"
+OutboxState = LeaseState  # an entry is a leased item: pending, in_flight, sent
 
 
 async def create_outbox_indexes(db: Database) -> None:
-    await db.outbox.create_index([("state", ASCENDING), ("available_at", ASCENDING)])
-    await db.outbox.create_index("claim", sparse=True)
+    await create_lease_indexes(db.outbox)
     await db.outbox.create_index("sent_at", expireAfterSeconds=SENT_RETENTION_SECONDS)
 
 
@@ -63,6 +56,7 @@ class OutboxRelay:
     ) -> None:
         self._mongo = mongo
         self._bus = bus
+        self._queue = LeasedQueue(mongo.db.outbox, lease=CLAIM_LEASE)
         self._batch_size = batch_size
         self._sweep_interval = sweep_interval
         self._wake = asyncio.Event()
@@ -108,63 +102,20 @@ class OutboxRelay:
     async def _relay_fresh(self, entries: list[Document]) -> int:
         """Claims entries by id (they are ours, just committed), publishes them from memory and
         marks them sent. An entry a sweep elsewhere claimed first is left to that relay."""
-        outbox = self._mongo.db.outbox
-        token = uuid.uuid4().hex
-        claimed = await outbox.update_many(
-            {"_id": {"$in": [entry["_id"] for entry in entries]}, "state": OutboxState.PENDING},
-            self._claim(token, datetime.now(UTC)),
-        )
-        if claimed.modified_count < len(entries):
-            mine = {doc["_id"] async for doc in outbox.find({"claim": token}, {"_id": 1})}
-            entries = [entry for entry in entries if entry["_id"] in mine]
-        return await self._publish_claimed(token, [{**e, "attempts": 1} for e in entries])
+        token, mine = await self._queue.claim_ids([entry["_id"] for entry in entries])
+        fresh = [{**entry, "attempts": 1} for entry in entries if entry["_id"] in mine]
+        return await self._publish_claimed(token, fresh)
 
     async def relay_batch(self) -> int:
         """The sweep: claims up to one batch of whatever is due, publishes it (confirms awaited
-        together), marks it sent. Returns how many were published. The claim is an update
-        conditioned on the entry still being claimable, tagged with a token, so two relays
-        never take the same entry."""
-        outbox = self._mongo.db.outbox
-        now = datetime.now(UTC)
-        claimable = {
-            "state": {"$in": [OutboxState.PENDING.value, OutboxState.IN_FLIGHT.value]},
-            "available_at": {"$lte": now},
-        }
-        candidates = [
-            doc["_id"]
-            async for doc in outbox.find(claimable, {"_id": 1})
-            .sort([("state", ASCENDING), ("available_at", ASCENDING)])
-            .limit(self._batch_size)
-        ]
-        if not candidates:
-            return 0
-        token = uuid.uuid4().hex
-        await outbox.update_many({"_id": {"$in": candidates}, **claimable}, self._claim(token, now))
-        entries = [doc async for doc in outbox.find({"claim": token}).sort("created_at", ASCENDING)]
-        return await self._publish_claimed(token, entries)
-
-    @staticmethod
-    def _claim(token: str, now: datetime) -> Document:
-        return {
-            "$set": {
-                "state": OutboxState.IN_FLIGHT.value,
-                "claim": token,
-                "available_at": now + CLAIM_LEASE,
-            },
-            "$inc": {"attempts": 1},
-        }
+        together), marks it sent. Returns how many were published."""
+        token, entries = await self._queue.claim_due(self._batch_size)
+        return await self._publish_claimed(token, entries) if entries else 0
 
     async def _publish_claimed(self, token: str, entries: list[Document]) -> int:
         results = await asyncio.gather(*(self._publish(entry) for entry in entries))
         sent = [entry["_id"] for entry, ok in zip(entries, results, strict=True) if ok]
-        if sent:
-            await self._mongo.db.outbox.update_many(
-                {"_id": {"$in": sent}, "claim": token},
-                {
-                    "$set": {"state": OutboxState.SENT.value, "sent_at": datetime.now(UTC)},
-                    "$unset": {"last_error": "", "claim": ""},
-                },
-            )
+        await self._queue.done(token, sent)
         return len(sent)
 
     async def _publish(self, entry: Document) -> bool:
@@ -182,19 +133,8 @@ class OutboxRelay:
                 retry_in,
                 exc,
             )
-            retry_at = datetime.now(UTC) + timedelta(seconds=retry_in)
             loop = asyncio.get_running_loop()
             self._next_sweep = min(self._next_sweep, loop.time() + retry_in)
-            await self._mongo.db.outbox.update_one(
-                {"_id": entry["_id"]},
-                {
-                    "$set": {
-                        "state": OutboxState.PENDING.value,
-                        "last_error": repr(exc),
-                        "available_at": retry_at,
-                    },
-                    "$unset": {"claim": ""},
-                },
-            )
+            await self._queue.retry(entry["_id"], timedelta(seconds=retry_in), repr(exc))
             return False
         return True
