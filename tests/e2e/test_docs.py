@@ -12,8 +12,9 @@ from devstack.stack import Stack
 from tests.support import ROOT
 
 # Each request's status goes to stderr, where the test reads it; stdout stays what the reader
-# of the docs sees (and what the examples pipe into python3).
-PRELUDE = """set -euo pipefail
+# of the docs sees (and what the examples pipe into python3). No pipefail: `curl ... | head`
+# is how a reader looks at /metrics, and head closing the pipe is not a failure.
+PRELUDE = """set -eu
 curl() { command curl -w '%{stderr}HTTP %{http_code}\\n' "$@"; }
 """
 
@@ -46,4 +47,4 @@ async def test_every_api_example_runs_as_written(stack: Stack, tmp_path: Path) -
     assert all(status < 500 for status in statuses), statuses
     # Spot checks that the walk-through did what it says.
     assert '"email":"eve@example.com"' in result.stdout
-    assert (tmp_path / "expenses.csv").read_text().startswith("date,")
+    assert "date" in (tmp_path / "expenses.csv").read_text().splitlines()[0].split(",")
