@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict
 
-from expense_service.storage import month_range, snapshot
+from expense_service.storage import ExpenseFilter, snapshot
 from shared.auth import CurrentUser
 from shared.budgets import store_budget_copy
 from shared.events import BudgetUpserted, ExpenseSnapshot
@@ -44,8 +44,7 @@ async def push_budget(budget: BudgetUpserted, user: CurrentUser, runtime: Runtim
     await runtime.outbox.run(write)
     if not budget.hard_limit:
         return MonthExpenses(expenses=[])
-    first, last = month_range(budget.month)
-    query = {"user_id": user.user_id, "date": {"$gte": first, "$lte": last}}
+    query = ExpenseFilter(month=budget.month).query(user.user_id)  # half-open, exact
     return MonthExpenses(
         expenses=[
             ExpenseSnapshot(**snapshot(doc))
