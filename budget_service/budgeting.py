@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from budget_service.alerts import BASIS_POINTS, evaluate
+from budget_service.events import catch_up
 from budget_service.expense_client import ExpenseServiceClient
 from budget_service.models import BudgetIn, BudgetOut, BudgetStatus, ReservationIn, State
 from budget_service.storage import (
@@ -132,10 +133,11 @@ class BudgetBook:
                     "updated_at": utcnow(),
                 }
                 await uow.db.budgets.replace_one({"_id": existing["_id"]}, doc, session=uow.session)
-            await self._after_change(uow, existing, doc, current_month)
             # Before the commit: a hard limit applies from the answer on, and a budget counts as
             # the account's data for a currency change (budget_service.expense_client).
-            await self.expense_service.push_budget(user.token, upserted_event(doc))
+            month_expenses = await self.expense_service.push_budget(user.token, upserted_event(doc))
+            await catch_up(uow, user_id, month_expenses)
+            await self._after_change(uow, existing, doc, current_month)
             return doc, existing is None
 
         doc, created = await self.transactions.run(write)

@@ -106,6 +106,42 @@ async def on_expenses_imported(
         await evaluate(uow, user_id, month, categories)
 
 
+async def catch_up(uow: UnitOfWork, user_id: str, expenses: list[ExpenseSnapshot]) -> None:
+    """Brings the projection up to date with expenses as expense_service has them now (a
+    hard-limit budget's month, budget_service.expense_client): each one newer than what is
+    projected replaces it, as its event would; the events, arriving later, change nothing.
+    The caller holds the month's lock and checks alerts afterwards."""
+    if not expenses:
+        return
+    projection = uow.db.expense_projection
+    current = {
+        doc["_id"]: doc
+        async for doc in projection.find(
+            {"_id": {"$in": [e.expense_id for e in expenses]}}, session=uow.session
+        )
+    }
+    deltas: dict[str, int] = {}
+    for expense in expenses:
+        before = current.get(expense.expense_id)
+        if before is not None and before["version"] >= expense.version:
+            continue
+        after = {
+            "user_id": user_id,
+            "version": expense.version,
+            "kind": expense.kind,
+            "base_amount_cents": to_cents(expense.base_amount),
+            "month": Month.key_of(expense.date),
+            "category": expense.category,
+            "deleted": False,
+        }
+        await projection.replace_one(
+            {"_id": expense.expense_id}, after, upsert=True, session=uow.session
+        )
+        for key, cents in difference(before, after).items():
+            deltas[key] = deltas.get(key, 0) + cents
+    await add_spending(uow.db, deltas, uow.session, user_id)
+
+
 HANDLERS: Subscriptions = [
     *user_directory_handlers(purge_user),
     on(ExpenseCreated, on_expense),

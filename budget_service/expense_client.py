@@ -17,6 +17,10 @@ window in which expenses slip past it. So every budget change is also pushed to
 expense_service's copy directly, inside the budget's transaction and before it commits: once
 ``POST /api/budgets`` answers, every expense that starts afterwards sees it.
 
+The answer to a hard-limit push lists the expenses of the budget's month as expense_service
+has them; budget_service brings its projection up to date with them in the same transaction, so
+spending recorded before the limit was hard counts at once, not when its events arrive.
+
 If the push fails, the budget change fails with it (nothing is written) and the client is told
 to retry. A push whose change then does not commit leaves a hard budget in the copy that never
 was, which only makes expense_service ask budget_service, who decides on its own data.
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from shared.events import BudgetUpserted
+from shared.events import BudgetUpserted, ExpenseSnapshot
 
 
 class PropagationError(Exception):
@@ -56,7 +60,9 @@ class ExpenseServiceClient:
             raise CategoriesUnavailableError(f"expense_service answered {response.status_code}")
         return {str(category["name"]) for category in response.json()}
 
-    async def push_budget(self, token: str, budget: BudgetUpserted) -> None:
+    async def push_budget(self, token: str, budget: BudgetUpserted) -> list[ExpenseSnapshot]:
+        """Returns, for a hard-limit budget, the expenses of its month as expense_service has
+        them now (empty otherwise)."""
         try:
             response = await self.http.post(
                 f"{self.expense_service_url}/internal/budgets",
@@ -65,5 +71,9 @@ class ExpenseServiceClient:
             )
         except httpx.HTTPError as exc:
             raise PropagationError(repr(exc)) from None
-        if response.status_code != httpx.codes.NO_CONTENT:
+        if response.status_code != httpx.codes.OK:
             raise PropagationError(f"expense_service answered {response.status_code}")
+        try:
+            return [ExpenseSnapshot.model_validate(e) for e in response.json()["expenses"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PropagationError(f"unreadable answer: {exc!r}") from None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict
 
+from expense_service.storage import ExpenseFilter, snapshot
 from shared.auth import CurrentUser
 from shared.budgets import store_budget_copy
-from shared.events import BudgetUpserted
+from shared.events import BudgetUpserted, ExpenseSnapshot
 from shared.mongo import utcnow
 from shared.service import Runtime
 from shared.types import CurrencyCode
@@ -16,8 +17,15 @@ from shared.uow import UnitOfWork
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-@internal.post("/budgets", status_code=status.HTTP_204_NO_CONTENT)
-async def push_budget(budget: BudgetUpserted, user: CurrentUser, runtime: Runtime) -> None:
+class MonthExpenses(BaseModel):
+    """For a hard-limit budget: every expense of its month as stored now, so budget_service
+    counts spending recorded before the limit was hard without waiting for its events."""
+
+    expenses: list[ExpenseSnapshot]
+
+
+@internal.post("/budgets", response_model=MonthExpenses)
+async def push_budget(budget: BudgetUpserted, user: CurrentUser, runtime: Runtime) -> MonthExpenses:
     """budget_service pushes every budget change here before committing it, so that hard limits
     apply from the moment the client is answered, and so that a currency change knows of every
     budget (budget_service.expense_client). The caller's own token names the user: nobody can
@@ -34,6 +42,15 @@ async def push_budget(budget: BudgetUpserted, user: CurrentUser, runtime: Runtim
         )
 
     await runtime.transactions.run(write)
+    if not budget.hard_limit:
+        return MonthExpenses(expenses=[])
+    query = ExpenseFilter(month=budget.month).query(user.user_id)  # half-open, exact
+    return MonthExpenses(
+        expenses=[
+            ExpenseSnapshot(**snapshot(doc))
+            async for doc in runtime.db.expenses.find(query).batch_size(1000)
+        ]
+    )
 
 
 class CurrencyChange(BaseModel):

@@ -295,7 +295,7 @@ async def test_large_import_runs_as_a_job_and_reaches_budgets_and_analytics(
         job: dict[str, Any] = (await client.get(location, headers=account.headers)).json()
         return job if job["state"] != "running" else None
 
-    job = await eventually(finished, timeout=180, interval=0.5)
+    job = await eventually(finished, timeout=70, interval=0.5)  # within pytest's 120 s
     assert job, "the import did not finish"
     assert (job["state"], job["rows"], job["processed"], job["imported"]) == (
         "done",
@@ -311,7 +311,7 @@ async def test_large_import_runs_as_a_job_and_reaches_budgets_and_analytics(
         summary = await client.get(f"/api/analytics/summary?month={month}", headers=account.headers)
         return bool(status.json()[0]["spent"] == want and summary.json()["expense"] == want)
 
-    assert await eventually(reflected, timeout=60, interval=0.5)
+    assert await eventually(reflected, timeout=30, interval=0.5)
     listed = await client.get(f"/api/expenses?month={month}&limit=1", headers=account.headers)
     assert listed.json()["total"] == rows
     other = await register_and_login(client)
