@@ -15,9 +15,23 @@ from shared.events import (
     ExpenseUpdated,
 )
 from shared.money import to_cents
+from shared.mongo import Document
 from shared.month import Month
 from shared.uow import UnitOfWork
 from shared.users import user_directory_handlers
+
+
+def projected(user_id: str, expense: ExpenseSnapshot) -> Document:
+    """What the projection keeps of one expense (its ``_id`` is the expense id)."""
+    return {
+        "user_id": user_id,
+        "version": expense.version,
+        "kind": expense.kind,
+        "base_amount_cents": to_cents(expense.base_amount),
+        "month": Month.key_of(expense.date),
+        "category": expense.category,
+        "deleted": False,
+    }
 
 
 async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfWork) -> None:
@@ -36,15 +50,7 @@ async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfW
         touched.add((current["month"], current["category"]))
     for touched_month in sorted({m for m, _ in touched}):
         await lock_month(uow, user_id, touched_month)
-    after = {
-        "user_id": user_id,
-        "version": expense.version,
-        "kind": expense.kind,
-        "base_amount_cents": to_cents(expense.base_amount),
-        "month": month,
-        "category": expense.category,
-        "deleted": event.type is EventType.EXPENSE_DELETED,
-    }
+    after = projected(user_id, expense) | {"deleted": event.type is EventType.EXPENSE_DELETED}
     await projection.replace_one(
         {"_id": expense.expense_id}, after, upsert=True, session=uow.session
     )
@@ -80,19 +86,7 @@ async def on_expenses_imported(
         touched.setdefault(Month.key_of(expense.date), set()).add(expense.category)
     for month in sorted(touched):
         await lock_month(uow, user_id, month)
-    added = [
-        {
-            "_id": expense.expense_id,
-            "user_id": user_id,
-            "version": expense.version,
-            "kind": expense.kind,
-            "base_amount_cents": to_cents(expense.base_amount),
-            "month": Month.key_of(expense.date),
-            "category": expense.category,
-            "deleted": False,
-        }
-        for expense in fresh
-    ]
+    added = [{"_id": expense.expense_id, **projected(user_id, expense)} for expense in fresh]
     await projection.insert_many(added, session=uow.session)
     deltas: dict[str, int] = {}
     for doc in added:
@@ -125,15 +119,7 @@ async def catch_up(uow: UnitOfWork, user_id: str, expenses: list[ExpenseSnapshot
         before = current.get(expense.expense_id)
         if before is not None and before["version"] >= expense.version:
             continue
-        after = {
-            "user_id": user_id,
-            "version": expense.version,
-            "kind": expense.kind,
-            "base_amount_cents": to_cents(expense.base_amount),
-            "month": Month.key_of(expense.date),
-            "category": expense.category,
-            "deleted": False,
-        }
+        after = projected(user_id, expense)
         await projection.replace_one(
             {"_id": expense.expense_id}, after, upsert=True, session=uow.session
         )

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import (
     APIRouter,
     Depends,
-    Header,
     HTTPException,
     Path,
     Query,
@@ -33,7 +32,7 @@ from budget_service.models import (
 )
 from shared.auth import CurrentUser, Principal
 from shared.budgets import budgets_in_force
-from shared.etags import IfMatch, PreconditionFailedError, etag
+from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, PreconditionFailedError, etag
 from shared.ids import uuid_or_no_route
 from shared.month import Month as CalendarMonth
 from shared.service import Runtime
@@ -151,18 +150,6 @@ def _budget_id(budget_id: Annotated[str, Path(description="a UUID")], request: R
 
 
 BudgetId = Annotated[str, Depends(_budget_id)]
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=1024,
-        description='The ETag you read ("3"): the change is refused with 412 if the budget '
-        "has changed since",
-    ),
-]
-PRECONDITION: dict[int | str, dict[str, Any]] = {
-    412: {"description": "If-Match does not name the current version"}
-}
 
 
 @budgets.get("/{budget_id}", response_model=BudgetOut)

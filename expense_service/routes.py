@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import (
     APIRouter,
@@ -49,7 +49,7 @@ from expense_service.models import (
 )
 from expense_service.storage import ExpenseFilter, expense_out, sort_spec
 from shared.auth import CurrentUser
-from shared.etags import IfMatch, PreconditionFailedError, etag
+from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, PreconditionFailedError, etag
 from shared.ids import uuid_or_no_route
 from shared.money import MAX_AMOUNT, plain_decimal, to_cents
 from shared.mongo import utcnow
@@ -381,18 +381,6 @@ def _expense_id(expense_id: Annotated[str, Path(description="a UUID")], request:
 
 
 ExpenseId = Annotated[str, Depends(_expense_id)]
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=1024,
-        description='The ETag you read ("3"): the change is refused with 412 if the expense '
-        "has changed since",
-    ),
-]
-PRECONDITION: dict[int | str, dict[str, Any]] = {
-    412: {"description": "If-Match does not name the current version"}
-}
 
 
 def precondition_failed(exc: PreconditionFailedError) -> HTTPException:

@@ -9,6 +9,23 @@ Weak tags (``W/"3"``) never match, as RFC 9110 requires for If-Match.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Header
+
+# The If-Match header as routes declare it, and the 412 they document.
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=1024,
+        description='The ETag you read ("3"): the change is refused with 412 if it has '
+        "changed since",
+    ),
+]
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match does not name the current version"}
+}
 
 
 def etag(version: int) -> str:

@@ -27,6 +27,8 @@ from devstack.stack import SERVICES, Stack
 from shared.settings import DEFAULT_AMQP_URL
 
 ROOT = Path(__file__).resolve().parent.parent
+# What the gateway's /ready reports: its own dependencies, its revocations loaded, the services.
+READINESS_CHECKS = {"mongodb", "rabbitmq", "revocations", *SERVICES}
 
 
 def free_port() -> int:

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 
 from tests.e2e.conftest import E2E
-from tests.support import before_marker, event_tap, eventually, outbox_states, unique_email
+from tests.support import (
+    EventTap,
+    before_marker,
+    event_tap,
+    eventually,
+    outbox_states,
+    unique_email,
+)
+
+
+async def registered_before_marker(client: httpx.AsyncClient, tap: EventTap) -> list[Any]:
+    """The user.registered events before a marker registration's (support.before_marker)."""
+    marker_email = unique_email("marker")
+
+    async def register_marker() -> None:
+        marker = {"email": marker_email, "password": "password 123"}
+        assert (await client.post("/api/auth/register", json=marker)).status_code == 201
+
+    return await before_marker(
+        tap, register_marker, lambda body: body["data"]["email"] == marker_email
+    )
 
 
 async def test_one_user_registered_event_per_registration(
@@ -27,15 +48,7 @@ async def test_one_user_registered_event_per_registration(
         )
         assert duplicate.status_code == 409
 
-        marker_email = unique_email("marker")
-
-        async def register_marker() -> None:
-            marker = {"email": marker_email, "password": "password 123"}
-            assert (await client.post("/api/auth/register", json=marker)).status_code == 201
-
-        bodies = await before_marker(
-            tap, register_marker, lambda body: body["data"]["email"] == marker_email
-        )
+        bodies = await registered_before_marker(client, tap)
 
     assert sorted(b["data"]["email"] for b in bodies) == sorted(emails)
     assert len({b["id"] for b in bodies}) == 5
@@ -81,13 +94,5 @@ async def test_event_survives_a_crash_between_write_and_publish(
             return any(b["data"]["email"] == email for b in tap.bodies())
 
         assert await eventually(delivered, timeout=10)
-        marker_email = unique_email("marker")
-
-        async def register_marker() -> None:
-            marker = {"email": marker_email, "password": "password 123"}
-            assert (await client.post("/api/auth/register", json=marker)).status_code == 201
-
-        bodies = await before_marker(
-            tap, register_marker, lambda body: body["data"]["email"] == marker_email
-        )
+        bodies = await registered_before_marker(client, tap)
     assert [b["data"]["email"] for b in bodies] == [email]

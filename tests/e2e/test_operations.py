@@ -7,23 +7,14 @@ import time
 
 import httpx
 
-from tests.support import register_and_login, unique_email
+from tests.support import READINESS_CHECKS, register_and_login, unique_email
 
 
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert set(ready.json()["checks"]) == {
-        "mongodb",
-        "rabbitmq",
-        "revocations",
-        "user_service",
-        "expense_service",
-        "budget_service",
-        "analytics_service",
-        "notification_service",
-    }
+    assert set(ready.json()["checks"]) == READINESS_CHECKS
 
 
 async def test_merged_openapi_and_swagger_ui(client: httpx.AsyncClient) -> None:
