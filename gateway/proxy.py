@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from prometheus_client import Histogram
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 
 from gateway.routing import PUBLIC_PATHS, AmbiguousPathError, RouteTable, routable_path, service_for
@@ -247,7 +248,11 @@ async def _relayed(service: str, upstream: UpstreamResponse) -> Response:
             await upstream.close()
         response = Response(content, status_code=upstream.status)
     else:
-        response = StreamingResponse(_relay(upstream), status_code=upstream.status)
+        # background: closes the upstream even if streaming never starts (the client left
+        # just as the headers came); closing twice is harmless.
+        response = StreamingResponse(
+            _relay(upstream), status_code=upstream.status, background=BackgroundTask(upstream.close)
+        )
     response.raw_headers = relayed
     return response
 

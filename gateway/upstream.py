@@ -99,7 +99,11 @@ class _AiohttpResponse:
 class AiohttpUpstream:
     def __init__(self, limits: Limits) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=limits.max_connections, limit_per_host=0),
+            # Idle connections are let go before the services' own keep-alive (5 s) closes them
+            # under us: a POST on a connection closing as it is sent cannot be sent again.
+            connector=aiohttp.TCPConnector(
+                limit=limits.max_connections, limit_per_host=0, keepalive_timeout=4.0
+            ),
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=limits.connect_timeout, sock_read=limits.timeout
             ),

@@ -62,7 +62,7 @@ class EmailRelay:
         [email] = claimed
         try:
             await self._send(email)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except Exception as exc:  # SMTP, network, or a bad address: retried with backoff
             delay = min(
                 self._settings.email_retry_max_seconds,
                 self._settings.email_retry_base_seconds * 2 ** (email["attempts"] - 1),
@@ -75,7 +75,7 @@ class EmailRelay:
                 delay,
                 exc,
             )
-            await queue.retry(email["_id"], timedelta(seconds=delay), repr(exc))
+            await queue.retry(email["_id"], token, timedelta(seconds=delay), repr(exc))
             return True
         await queue.done(token, [email["_id"]])
         log.info("email %s sent to %s", email["_id"], email["to"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -155,7 +157,10 @@ async def stream(
                     )
                 if read < 100:
                     # Pushed, not polled: notification.created wakes us (notification_service.live).
-                    await woken.wait()
+                    # A slow re-read too, once a heartbeat, for a push lost while the broker was
+                    # away (the feed is the truth; the event only says "look now").
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken.wait(), settings.sse_heartbeat_seconds)
 
     return EventSourceResponse(
         events(),

@@ -95,10 +95,11 @@ class LeasedQueue:
                 },
             )
 
-    async def retry(self, item_id: str, after: timedelta, error: str) -> None:
-        """Back to pending, due again ``after`` from now."""
+    async def retry(self, item_id: str, token: str, after: timedelta, error: str) -> None:
+        """Back to pending, due again ``after`` from now, if this claim still holds it (another
+        process may have taken it over when the lease ran out, and sent it)."""
         await self._items.update_one(
-            {"_id": item_id},
+            {"_id": item_id, "claim": token},
             {
                 "$set": {
                     "state": LeaseState.PENDING.value,

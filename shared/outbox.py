@@ -113,12 +113,12 @@ class OutboxRelay:
         return await self._publish_claimed(token, entries) if entries else 0
 
     async def _publish_claimed(self, token: str, entries: list[Document]) -> int:
-        results = await asyncio.gather(*(self._publish(entry) for entry in entries))
+        results = await asyncio.gather(*(self._publish(token, entry) for entry in entries))
         sent = [entry["_id"] for entry, ok in zip(entries, results, strict=True) if ok]
         await self._queue.done(token, sent)
         return len(sent)
 
-    async def _publish(self, entry: Document) -> bool:
+    async def _publish(self, token: str, entry: Document) -> bool:
         envelope = EventEnvelope.model_validate(entry["envelope"])
         request_id_var.set(entry.get("request_id"))
         try:
@@ -135,6 +135,6 @@ class OutboxRelay:
             )
             loop = asyncio.get_running_loop()
             self._next_sweep = min(self._next_sweep, loop.time() + retry_in)
-            await self._queue.retry(entry["_id"], timedelta(seconds=retry_in), repr(exc))
+            await self._queue.retry(entry["_id"], token, timedelta(seconds=retry_in), repr(exc))
             return False
         return True

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.mongo import Database, Document
 
@@ -71,10 +71,15 @@ class RateLimiter:
                 )
             except DuplicateKeyError:
                 continue
+            except PyMongoError as exc:  # fail closed: the caller answers 503
+                raise RateLimitUnavailableError(f"rate counter {key}: {exc!r}") from exc
             if doc is not None:
                 return doc, window
         raise RateLimitUnavailableError(f"rate counter {key} could not be updated")
 
     async def add(self, window: Window, field: str, amount: int) -> None:
         """Adds ``amount`` to ``field`` of an existing counter (e.g. takes back a hit)."""
-        await self._counters.update_one({"_id": window.doc_id}, {"$inc": {field: amount}})
+        try:
+            await self._counters.update_one({"_id": window.doc_id}, {"$inc": {field: amount}})
+        except PyMongoError as exc:
+            raise RateLimitUnavailableError(f"rate counter: {exc!r}") from exc

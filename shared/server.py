@@ -154,6 +154,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer = None
         if self.transport.is_closing():
             return
+        if self.flow is not None and self.flow.read_paused:
+            # The app is not reading (backpressure), not the client being slow: wait on.
+            self._arm(self.limits.body_idle_timeout, detail)
+            return
         if self.cycle is None or not self.cycle.response_started:
             self._send_problem(408, detail)
         else:

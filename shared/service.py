@@ -108,8 +108,9 @@ def create_service_app(
             delivery_limit=settings.delivery_limit,
         )
         relay = OutboxRelay(mongo, bus)
+        relaying = emits_events and settings.outbox_relay_enabled
         transactions = Transactions(
-            mongo, producer=settings.service_name, on_commit=relay.committed
+            mongo, producer=settings.service_name, on_commit=relay.committed if relaying else None
         )
         runtime = ServiceRuntime(settings, mongo, bus, transactions)
         runtime.readiness = {"mongodb": mongo.ping, "rabbitmq": _async_bool(bus.is_connected)}
@@ -136,7 +137,7 @@ def create_service_app(
         if handlers:
             consumer = IdempotentConsumer(transactions, handlers)
             await bus.consume(settings.queue_name, consumer.event_types, consumer.on_message)
-        if emits_events and settings.outbox_relay_enabled:
+        if relaying:
             runtime.background.append(asyncio.create_task(relay.run(), name="outbox"))
         log.info("%s started", settings.service_name)
         try:

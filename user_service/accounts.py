@@ -124,12 +124,12 @@ class Accounts:
 
     async def login(self, email: str, password: str, still_wanted: StillWanted) -> TokenPair:
         attempt = await self.throttle.attempt(email)
-        user = await self.store.by_email(email)
-        stored = user["password_hash"] if user else None
         try:
+            user = await self.store.by_email(email)
+            stored = user["password_hash"] if user else None
             matches = await self.hasher.verify(password, stored, still_wanted)
-        except DomainError:
-            await attempt.withdraw()  # unchecked (busy, or the client left): not a failure
+        except BaseException:
+            await attempt.withdraw()  # unchecked (busy, client gone, an error): not a failure
             raise
         if not matches:
             await attempt.failed()

@@ -34,7 +34,10 @@ class ExpenseLedgerClient:
         if response.status_code == status.HTTP_204_NO_CONTENT:
             return
         if response.status_code in (status.HTTP_409_CONFLICT, status.HTTP_503_SERVICE_UNAVAILABLE):
-            detail = response.json().get("detail")
+            try:
+                detail = response.json().get("detail")
+            except ValueError:  # not our problem body (a proxy's, uvicorn's plain 503)
+                raise _unavailable() from None
             if isinstance(detail, str):
                 if response.status_code == status.HTTP_409_CONFLICT:
                     raise ConflictError(detail)

@@ -27,7 +27,7 @@ class Settings(ServiceSettings):
     # bcrypt releases the GIL; more hashes at once than cores only queues them up.
     bcrypt_concurrency: int = Field(default=2, ge=1, le=64)
     # Beyond this many waiting for a hash (or this long in the queue): 503 with Retry-After.
-    bcrypt_queue_limit: int = Field(default=32, ge=0, le=10_000)
+    bcrypt_queue_limit: int = Field(default=32, ge=1, le=10_000)
     bcrypt_queue_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # Login attempts per account in a fixed window, counted before the password is checked;

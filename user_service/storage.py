@@ -13,6 +13,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.mongo import Database, Document, utcnow
+from shared.ratelimit import create_rate_limit_indexes
 
 
 class RefreshState(StrEnum):
@@ -22,6 +23,7 @@ class RefreshState(StrEnum):
 
 
 async def create_indexes(db: Database) -> None:
+    await create_rate_limit_indexes(db)  # login counters expire with their window
     await db.users.create_index("email", unique=True)
     await db.refresh_tokens.create_index("family_id")
     await db.refresh_tokens.create_index("user_id")
