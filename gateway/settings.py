@@ -28,7 +28,8 @@ class Settings(ServiceSettings):
     upstream_client: Literal["aiohttp", "httpx"] = "aiohttp"
     upstream_connect_timeout: float = Field(default=2.0, gt=0)
     upstream_timeout: float = Field(default=30.0, gt=0, description="waiting for a response")
-    upstream_max_connections: int = Field(default=512, ge=1)
+    # Each open live stream holds one: as many as the server takes (HTTP_MAX_CONNECTIONS).
+    upstream_max_connections: int = Field(default=4096, ge=1)
     upstream_max_keepalive: int = Field(default=128, ge=1)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
