@@ -253,7 +253,7 @@ export function Expenses() {
         {report && (
           <div className="report" role="status" data-testid="import-report">
             <p>
-              Imported {report.imported}, skipped {report.skipped}.
+              Imported {report.imported}, skipped {report.skipped}, {report.errors.length} refused.
               {report.created_categories.length > 0 && ` New categories: ${report.created_categories.join(", ")}.`}
             </p>
             {report.errors.length > 0 && (
