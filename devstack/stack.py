@@ -117,9 +117,7 @@ class Stack:
         for name in (*SERVICES, "gateway"):
             self.start_service(name)
 
-    def start_replica(
-        self, name: str, suffix: str = "2", env: dict[str, str] | None = None
-    ) -> str:
+    def start_replica(self, name: str, suffix: str = "2", env: dict[str, str] | None = None) -> str:
         """Another process of a service, on a free port, consuming the same queue; ``env``
         adds settings of its own (a bench compares two gateways this way)."""
         replica = f"{name}-{suffix}"
