@@ -124,6 +124,42 @@ keys = APIRouter(tags=["auth"])
 
 WRONG_CREDENTIALS = "incorrect email or password"
 
+# Browser sessions: a client that sends ``X-Refresh-Cookie: 1`` gets its refresh token as a
+# cookie page scripts cannot read (HttpOnly, SameSite=Strict, sent only to /api/auth), and an
+# empty ``refresh_token`` in the body. Refreshing from the cookie needs that header too: a
+# cross-site form cannot send it, so the cookie alone never refreshes (CSRF).
+REFRESH_COOKIE = "refresh_token"
+REFRESH_COOKIE_PATH = "/api/auth"
+COOKIE_MODE_HEADER = "X-Refresh-Cookie"
+
+
+def wants_cookie(request: Request) -> bool:
+    return request.headers.get(COOKIE_MODE_HEADER) == "1"
+
+
+def hand_over(
+    pair: TokenPair, request: Request, response: Response, issuer: TokenIssuer
+) -> TokenPair:
+    """The pair as the client asked for it: all in the body, or the refresh token as a cookie."""
+    if not wants_cookie(request):
+        return pair
+    # The last X-Forwarded-Proto is the gateway's own (a client's comes before it).
+    proto = (request.headers.getlist("x-forwarded-proto") or [request.url.scheme])[-1]
+    response.set_cookie(
+        REFRESH_COOKIE,
+        pair.refresh_token,
+        max_age=int(issuer.refresh_lifetime.total_seconds()),
+        path=REFRESH_COOKIE_PATH,
+        httponly=True,
+        secure=proto == "https",
+        samesite="strict",
+    )
+    return pair.model_copy(update={"refresh_token": ""})
+
+
+def cookie_refresh_token(request: Request) -> str | None:
+    return request.cookies.get(REFRESH_COOKIE) if wants_cookie(request) else None
+
 
 def user_out(user: Document) -> UserOut:
     return UserOut(id=user["_id"], **{k: user[k] for k in UserOut.model_fields if k != "id"})
@@ -191,8 +227,11 @@ Login = Annotated[LoginDependencies, Depends()]
 
 
 @auth.post("/login", response_model=TokenPair)
-async def login(body: LoginRequest, logins: Login) -> TokenPair:
-    return await logins.login(body.email, body.password)
+async def login(
+    body: LoginRequest, logins: Login, request: Request, response: Response
+) -> TokenPair:
+    pair = await logins.login(body.email, body.password)
+    return hand_over(pair, request, response, logins.issuer)
 
 
 @auth.post(
@@ -213,10 +252,23 @@ async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], logins: L
     response_model=TokenPair,
     summary="Exchange a refresh token for a new pair; each refresh token works once",
 )
-async def refresh(body: RefreshRequest, store: Store, issuer: Issuer) -> TokenPair:
-    used = await store.rotate(body.refresh_token)
+async def refresh(
+    store: Store,
+    issuer: Issuer,
+    request: Request,
+    response: Response,
+    body: RefreshRequest | None = None,
+) -> TokenPair:
+    """The token comes in the body, or (with ``X-Refresh-Cookie: 1``) from the cookie."""
+    presented = body.refresh_token if body is not None else cookie_refresh_token(request)
+    if presented is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "refresh_token is required (or the refresh cookie with X-Refresh-Cookie: 1)",
+        )
+    used = await store.rotate(presented)
     if used is None:
-        known = await store.find_refresh_token(body.refresh_token)
+        known = await store.find_refresh_token(presented)
         if known is not None and known["state"] != RefreshState.ACTIVE:
             # A used token presented again means it was copied: end that whole session.
             log.warning("refresh token reused; revoking session %s", known["family_id"])
@@ -225,7 +277,8 @@ async def refresh(body: RefreshRequest, store: Store, issuer: Issuer) -> TokenPa
     user = await store.by_id(used["user_id"])
     if user is None:
         raise unauthorized("account no longer exists")
-    return await issuer.continue_session(store, user, used["family_id"])
+    pair = await issuer.continue_session(store, user, used["family_id"])
+    return hand_over(pair, request, response, issuer)
 
 
 @auth.post(
@@ -234,8 +287,19 @@ async def refresh(body: RefreshRequest, store: Store, issuer: Issuer) -> TokenPa
     summary="End this session (or, with everywhere, every session and access token)",
 )
 async def logout(
-    body: LogoutRequest, principal: CurrentUser, store: Store, runtime: Runtime
+    body: LogoutRequest,
+    principal: CurrentUser,
+    store: Store,
+    runtime: Runtime,
+    request: Request,
+    response: Response,
 ) -> None:
+    if wants_cookie(request):
+        response.delete_cookie(
+            REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, httponly=True, samesite="strict"
+        )
+        if body.refresh_token is None:
+            body = body.model_copy(update={"refresh_token": cookie_refresh_token(request)})
     if body.everywhere:
         async with runtime.outbox.unit_of_work() as uow:
             user = await store.update(principal.user_id, {}, uow.session, bump_token_version=True)
@@ -321,6 +385,8 @@ async def change_password(
     issuer: Issuer,
     runtime: Runtime,
     still_wanted: StillWantedCheck,
+    request: Request,
+    response: Response,
 ) -> TokenPair:
     if not await hasher.verify(body.current_password, account["password_hash"], still_wanted):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "current password is incorrect")
@@ -338,7 +404,7 @@ async def change_password(
             ),
             user_id=user["_id"],
         )
-    return await issuer.start_session(store, user)
+    return hand_over(await issuer.start_session(store, user), request, response, issuer)
 
 
 @keys.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")

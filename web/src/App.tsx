@@ -9,7 +9,7 @@ import { Notifications } from "./pages/Notifications";
 import { Settings } from "./pages/Settings";
 import { ErrorMessage, Field, errorText } from "./ui";
 
-const api = new Api(undefined, window.sessionStorage);
+const api = new Api();
 
 const PAGES: { path: string; label: string }[] = [
   { path: "/", label: "Dashboard" },
@@ -66,7 +66,7 @@ export function App() {
     // A reload: the access token is gone with the page; the refresh token gets a new one.
     (async () => {
       try {
-        if (api.hasSession && (await api.refresh())) setUser(await api.me());
+        if (await api.refresh()) setUser(await api.me());
       } catch {
         api.forget();
       } finally {

@@ -1,19 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Api, ApiError, problemMessage, queryString } from "./api";
 
-class MemoryStorage {
-  items = new Map<string, string>();
-  getItem(key: string) {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key: string, value: string) {
-    this.items.set(key, value);
-  }
-  removeItem(key: string) {
-    this.items.delete(key);
-  }
-}
-
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(body === undefined ? null : JSON.stringify(body), {
     status,
@@ -38,38 +25,37 @@ describe("problemMessage", () => {
 });
 
 describe("Api", () => {
-  it("keeps the access token in memory and refreshes once on 401", async () => {
-    const storage = new MemoryStorage();
-    const seen: { url: string; auth: string | null }[] = [];
+  it("keeps the access token in memory and refreshes from the cookie once on 401", async () => {
+    const seen: { url: string; auth: string | null; cookieMode: string | null; body: unknown }[] = [];
     let issued = 0;
     const fetchFn = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
       const url = String(input);
       const headers = new Headers(init?.headers);
-      seen.push({ url, auth: headers.get("Authorization") });
+      seen.push({ url, auth: headers.get("Authorization"), cookieMode: headers.get("X-Refresh-Cookie"), body: init?.body });
       if (url === "/api/auth/login" || url === "/api/auth/refresh") {
         issued += 1;
-        return json(200, { access_token: `a${issued}`, refresh_token: `r${issued}`, token_type: "bearer", expires_in: 900 });
+        return json(200, { access_token: `a${issued}`, refresh_token: "", token_type: "bearer", expires_in: 900 });
       }
       if (headers.get("Authorization") === "Bearer a1") return json(401, { status: 401, detail: "token expired" });
       return json(200, { id: "u", email: "e@x.org", name: null, currency: "USD", timezone: "UTC" });
     };
-    const api = new Api(fetchFn as typeof fetch, storage);
+    const api = new Api(fetchFn as typeof fetch);
     await api.login("e@x.org", "correct horse");
     expect(api.accessToken).toBe("a1");
-    expect(storage.getItem("expense-tracker.refresh")).toBe("r1");
     const me = await api.me();
     expect(me.email).toBe("e@x.org");
     expect(api.accessToken).toBe("a2");
-    expect(storage.getItem("expense-tracker.refresh")).toBe("r2");
     expect(seen.map((s) => s.url)).toEqual(["/api/auth/login", "/api/users/me", "/api/auth/refresh", "/api/users/me"]);
+    // Login and refresh ask for the cookie; the refresh sends no token of its own.
+    expect(seen[0]?.cookieMode).toBe("1");
+    expect(seen[2]).toMatchObject({ cookieMode: "1", auth: null, body: undefined });
+    expect(seen[3]?.auth).toBe("Bearer a2");
   });
 
-  it("signs out when the refresh token is refused", async () => {
-    const storage = new MemoryStorage();
-    storage.setItem("expense-tracker.refresh", "old");
+  it("signs out when the refresh is refused", async () => {
     let signedOut = false;
     const fetchFn = async (): Promise<Response> => json(401, { status: 401, detail: "refresh token is invalid" });
-    const api = new Api(fetchFn as typeof fetch, storage);
+    const api = new Api(fetchFn as typeof fetch);
     api.onSignedOut = () => {
       signedOut = true;
     };
@@ -81,7 +67,7 @@ describe("Api", () => {
   it("throws the problem's detail", async () => {
     const fetchFn = async (): Promise<Response> =>
       json(409, { type: "about:blank", title: "Conflict", status: 409, detail: "over the hard limit of food" });
-    const api = new Api(fetchFn as typeof fetch, null);
+    const api = new Api(fetchFn as typeof fetch);
     await expect(api.deleteBudget("x")).rejects.toThrow("over the hard limit of food");
   });
 });

@@ -201,7 +201,8 @@ export function queryString(query: Query | undefined): string {
   return text ? `?${text}` : "";
 }
 
-const REFRESH_KEY = "expense-tracker.refresh";
+/** Asks the auth routes to keep the refresh token in an HttpOnly cookie (see the README). */
+export const COOKIE_MODE = { "X-Refresh-Cookie": "1" } as const;
 
 interface Options {
   query?: Query;
@@ -212,21 +213,16 @@ interface Options {
   signal?: AbortSignal;
 }
 
-/** The session: the access token in memory only; the refresh token in sessionStorage (see the
- * README's "Web app" section for why), rotated on every refresh. */
+/** The session: the access token in memory only; the refresh token in an HttpOnly cookie that
+ * this code never sees, rotated by every refresh. */
 export class Api {
   private access: string | null = null;
   private refreshing: Promise<boolean> | null = null;
   onSignedOut: () => void = () => {};
   private readonly fetchFn: typeof fetch;
-  private readonly storage: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;
 
-  constructor(
-    fetchFn: typeof fetch = (...args) => fetch(...args),
-    storage: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null = null,
-  ) {
+  constructor(fetchFn: typeof fetch = (...args) => fetch(...args)) {
     this.fetchFn = fetchFn;
-    this.storage = storage;
   }
 
   get accessToken(): string | null {
@@ -234,32 +230,28 @@ export class Api {
   }
 
   get hasSession(): boolean {
-    return this.access !== null || this.storage?.getItem(REFRESH_KEY) != null;
+    return this.access !== null;
   }
 
   private keep(pair: TokenPair): void {
     this.access = pair.access_token;
-    this.storage?.setItem(REFRESH_KEY, pair.refresh_token);
   }
 
   forget(): void {
     this.access = null;
-    this.storage?.removeItem(REFRESH_KEY);
   }
 
-  /** A new pair from the refresh token; false (and signed out) when the session has ended. */
+  /** A new access token from the refresh cookie; false (signed out) when the session ended. */
   refresh(): Promise<boolean> {
     if (this.refreshing) return this.refreshing;
     this.refreshing = (async () => {
-      const token = this.storage?.getItem(REFRESH_KEY);
-      if (!token) return false;
       const response = await this.fetchFn("/api/auth/refresh", {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh_token: token }),
+        headers: { ...COOKIE_MODE },
+        credentials: "same-origin",
       });
       if (!response.ok) {
-        if (response.status === 401) this.forget();
+        this.forget();
         return false;
       }
       this.keep((await response.json()) as TokenPair);
@@ -328,12 +320,17 @@ export class Api {
     });
   }
   async login(email: string, password: string): Promise<void> {
-    this.keep(await this.call<TokenPair>("POST", "/api/auth/login", { body: { email, password }, auth: false }));
+    this.keep(
+      await this.call<TokenPair>("POST", "/api/auth/login", {
+        body: { email, password },
+        headers: { ...COOKIE_MODE },
+        auth: false,
+      }),
+    );
   }
   async logout(): Promise<void> {
-    const refresh_token = this.storage?.getItem(REFRESH_KEY) ?? undefined;
     try {
-      if (this.access) await this.call("POST", "/api/auth/logout", { body: { refresh_token } });
+      if (this.access) await this.call("POST", "/api/auth/logout", { body: {}, headers: { ...COOKIE_MODE } });
     } finally {
       this.forget();
     }
@@ -345,7 +342,12 @@ export class Api {
     return this.call("PATCH", "/api/users/me", { body: changes });
   }
   async changePassword(current_password: string, new_password: string): Promise<void> {
-    this.keep(await this.call<TokenPair>("POST", "/api/users/me/password", { body: { current_password, new_password } }));
+    this.keep(
+      await this.call<TokenPair>("POST", "/api/users/me/password", {
+        body: { current_password, new_password },
+        headers: { ...COOKIE_MODE },
+      }),
+    );
   }
   async deleteAccount(): Promise<void> {
     await this.call("DELETE", "/api/users/me");

@@ -333,6 +333,7 @@ function ExpenseForm(props: { expense: Expense | null; categories: Category[]; o
       <Field label="Category">
         {(id) => (
           <select id={id} value={category} onChange={(e) => setCategory(e.target.value)}>
+            {props.categories.some((c) => c.name === category) || <option>{category}</option>}
             {props.categories.map((c) => (
               <option key={c.name}>{c.name}</option>
             ))}
