@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 from playwright.async_api import FilePayload, Page, expect
@@ -14,6 +15,10 @@ from playwright.async_api import FilePayload, Page, expect
 from tests.browser.conftest import SCREENSHOTS, Watched, WebStack
 
 PASSWORD = "correct horse battery"
+
+
+def read_text(path: Path) -> str:
+    return path.read_text()
 
 
 def this_month() -> str:
@@ -120,6 +125,15 @@ async def test_a_new_users_first_session(web: WebStack, watched: Watched) -> Non
     await expect(report).to_contain_text("Line 3:")
     await expect(page.get_by_role("row").filter(has_text="Bus")).to_contain_text("$7.25")
     await watched.screenshot("06-import")
+
+    # CSV export: a download of what the filters show.
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="Export CSV").click()
+    download = await download_info.value
+    assert download.suggested_filename == "expenses.csv"
+    exported = read_text(await download.path())
+    assert "Groceries" in exported
+    assert "Bus" in exported
 
     # Another month: every panel moves.
     await page.get_by_role("link", name="Dashboard").click()
