@@ -1,4 +1,13 @@
 # One image for all six services; SERVICE picks which one a container runs.
+
+# The web app, built with Node; only its output goes into the image (the gateway serves it).
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,6 +31,7 @@ COPY expense_service ./expense_service
 COPY budget_service ./budget_service
 COPY analytics_service ./analytics_service
 COPY notification_service ./notification_service
+COPY --from=web /web/dist ./web/dist
 
 RUN useradd --system --uid 10001 --home-dir /app app \
     && mkdir -p /data \

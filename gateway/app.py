@@ -15,6 +15,7 @@ from gateway.proxy import Proxy
 from gateway.routes import router
 from gateway.routing import RouteTable
 from gateway.settings import Settings
+from gateway.static import DOCS_ASSETS_PATH, WEB_DIST, WebApp, swagger_assets, web_router
 from gateway.storage import create_indexes
 from gateway.upstream import Limits, upstream_client
 from shared.auth import JwksKeys
@@ -76,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.mount(DOCS_ASSETS_PATH, swagger_assets(), name="docs-assets")
+    # Last, so that every API and operations route is matched before the web app's fallback.
+    app.include_router(web_router(WebApp(settings.web_dir or WEB_DIST)))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from gateway.openapi import OpenApiMerger
 from gateway.proxy import Proxy
+from gateway.static import DOCS_ASSETS_PATH
 
 router = APIRouter()
 
@@ -30,6 +31,10 @@ async def docs() -> HTMLResponse:
         title="Expense Tracker API",
         oauth2_redirect_url="/docs/oauth2-redirect",
         swagger_ui_parameters={"persistAuthorization": True},
+        # Served by the gateway itself (swagger-ui-bundle), so /docs works offline.
+        swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon-32x32.png",
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import AnyHttpUrl, Field
@@ -38,6 +39,8 @@ class Settings(ServiceSettings):
     upload_paths: list[str] = Field(default_factory=lambda: ["/api/expenses/import"])
 
     cors_origins: list[str] = Field(default_factory=list)
+    # The built web app served at / (default: web/dist of this checkout).
+    web_dir: Path | None = None
 
     # Public auth routes: all requests per client IP, in fixed windows. (Login attempts per
     # account are counted by user_service, LOGIN_FAILURE_LIMIT.)

@@ -12,7 +12,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 
 from shared.auth import CurrentUser
-from shared.errors import UnauthenticatedError
+from shared.errors import InvalidError, UnauthenticatedError
 from shared.mongo import Document
 from shared.service import Runtime
 from user_service.accounts import WRONG_CREDENTIALS, Accounts, LoginThrottle
@@ -70,6 +70,41 @@ users = APIRouter(prefix="/api/users", tags=["users"])
 keys = APIRouter(tags=["auth"])
 
 
+# Browser sessions: a client that sends ``X-Refresh-Cookie: 1`` gets its refresh token as a
+# cookie page scripts cannot read (HttpOnly, SameSite=Strict, sent only to /api/auth), and an
+# empty ``refresh_token`` in the body. Refreshing from the cookie needs that header too: a
+# cross-site form cannot send it, so the cookie alone never refreshes (CSRF).
+REFRESH_COOKIE = "refresh_token"
+REFRESH_COOKIE_PATH = "/api/auth"
+COOKIE_MODE_HEADER = "X-Refresh-Cookie"
+
+
+def wants_cookie(request: Request) -> bool:
+    return request.headers.get(COOKIE_MODE_HEADER) == "1"
+
+
+def hand_over(pair: TokenPair, request: Request, response: Response, lifetime: int) -> TokenPair:
+    """The pair as the client asked for it: all in the body, or the refresh token as a cookie."""
+    if not wants_cookie(request):
+        return pair
+    # The last X-Forwarded-Proto is the gateway's own (a client's comes before it).
+    proto = (request.headers.getlist("x-forwarded-proto") or [request.url.scheme])[-1]
+    response.set_cookie(
+        REFRESH_COOKIE,
+        pair.refresh_token,
+        max_age=lifetime,
+        path=REFRESH_COOKIE_PATH,
+        httponly=True,
+        secure=proto == "https",
+        samesite="strict",
+    )
+    return pair.model_copy(update={"refresh_token": ""})
+
+
+def cookie_refresh_token(request: Request) -> str | None:
+    return request.cookies.get(REFRESH_COOKIE) if wants_cookie(request) else None
+
+
 def user_out(user: Document) -> UserOut:
     return UserOut(id=user["_id"], **{k: user[k] for k in UserOut.model_fields if k != "id"})
 
@@ -93,9 +128,14 @@ async def register(
 
 @auth.post("/login", response_model=TokenPair)
 async def login(
-    body: LoginRequest, accounts: AccountsDep, still_wanted: StillWantedCheck
+    body: LoginRequest,
+    accounts: AccountsDep,
+    still_wanted: StillWantedCheck,
+    request: Request,
+    response: Response,
 ) -> TokenPair:
-    return await accounts.login(body.email, body.password, still_wanted)
+    pair = await accounts.login(body.email, body.password, still_wanted)
+    return hand_over(pair, request, response, int(accounts.issuer.refresh_lifetime.total_seconds()))
 
 
 @auth.post(
@@ -120,8 +160,20 @@ async def token(
     response_model=TokenPair,
     summary="Exchange a refresh token for a new pair; each refresh token works once",
 )
-async def refresh(body: RefreshRequest, accounts: AccountsDep) -> TokenPair:
-    return await accounts.refresh(body.refresh_token)
+async def refresh(
+    accounts: AccountsDep,
+    request: Request,
+    response: Response,
+    body: RefreshRequest | None = None,
+) -> TokenPair:
+    """The token comes in the body, or (with ``X-Refresh-Cookie: 1``) from the cookie."""
+    presented = body.refresh_token if body is not None else cookie_refresh_token(request)
+    if presented is None:
+        raise InvalidError(
+            "refresh_token is required (or the refresh cookie with X-Refresh-Cookie: 1)"
+        )
+    pair = await accounts.refresh(presented)
+    return hand_over(pair, request, response, int(accounts.issuer.refresh_lifetime.total_seconds()))
 
 
 @auth.post(
@@ -129,8 +181,20 @@ async def refresh(body: RefreshRequest, accounts: AccountsDep) -> TokenPair:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End this session (or, with everywhere, every session and access token)",
 )
-async def logout(body: LogoutRequest, principal: CurrentUser, accounts: AccountsDep) -> None:
-    await accounts.logout(principal, body.refresh_token, everywhere=body.everywhere)
+async def logout(
+    body: LogoutRequest,
+    principal: CurrentUser,
+    accounts: AccountsDep,
+    request: Request,
+    response: Response,
+) -> None:
+    refresh_token = body.refresh_token
+    if wants_cookie(request):
+        response.delete_cookie(
+            REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, httponly=True, samesite="strict"
+        )
+        refresh_token = refresh_token or cookie_refresh_token(request)
+    await accounts.logout(principal, refresh_token, everywhere=body.everywhere)
 
 
 @users.get("/me", response_model=UserOut)
@@ -171,10 +235,13 @@ async def change_password(
     account: Account,
     accounts: AccountsDep,
     still_wanted: StillWantedCheck,
+    request: Request,
+    response: Response,
 ) -> TokenPair:
-    return await accounts.change_password(
+    pair = await accounts.change_password(
         account, body.current_password, body.new_password, still_wanted
     )
+    return hand_over(pair, request, response, int(accounts.issuer.refresh_lifetime.total_seconds()))
 
 
 @keys.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
