@@ -32,7 +32,7 @@ from budget_service.models import (
 )
 from shared.auth import CurrentUser, Principal
 from shared.budgets import budgets_in_force
-from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, PreconditionFailedError, etag
+from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, etag
 from shared.ids import uuid_or_no_route
 from shared.month import Month as CalendarMonth
 from shared.service import Runtime
@@ -64,16 +64,11 @@ async def patched(
         PropagationError,
         CategoriesUnavailableError,
         UnknownCategoryError,
-        PreconditionFailedError,
     ) as exc:
         raise _translated(exc) from None
 
 
 def _translated(exc: Exception) -> HTTPException:
-    if isinstance(exc, PreconditionFailedError):
-        return HTTPException(
-            status.HTTP_412_PRECONDITION_FAILED, str(exc), headers={"ETag": etag(exc.current)}
-        )
     if isinstance(exc, UnknownCategoryError):
         return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
     if isinstance(exc, CategoriesUnavailableError):
@@ -180,10 +175,7 @@ async def patch_budget(
 async def delete_budget(
     budget_id: BudgetId, user: CurrentUser, book: Book, if_match: IfMatchHeader = None
 ) -> None:
-    try:
-        await book.delete(user.user_id, budget_id, IfMatch.parse(if_match))
-    except PreconditionFailedError as exc:
-        raise _translated(exc) from None
+    await book.delete(user.user_id, budget_id, IfMatch.parse(if_match))
 
 
 @shorthand.post(

@@ -49,7 +49,7 @@ from expense_service.models import (
 )
 from expense_service.storage import ExpenseFilter, expense_out, sort_spec
 from shared.auth import CurrentUser
-from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, PreconditionFailedError, etag
+from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, etag
 from shared.ids import uuid_or_no_route
 from shared.money import MAX_AMOUNT, plain_decimal, to_cents
 from shared.mongo import utcnow
@@ -383,12 +383,6 @@ def _expense_id(expense_id: Annotated[str, Path(description="a UUID")], request:
 ExpenseId = Annotated[str, Depends(_expense_id)]
 
 
-def precondition_failed(exc: PreconditionFailedError) -> HTTPException:
-    return HTTPException(
-        status.HTTP_412_PRECONDITION_FAILED, str(exc), headers={"ETag": etag(exc.current)}
-    )
-
-
 @expenses.get("/{expense_id}", response_model=ExpenseOut)
 async def read_expense(
     expense_id: ExpenseId, user: CurrentUser, ledger: LedgerDep, response: Response
@@ -411,10 +405,7 @@ async def replace_expense(
 ) -> ExpenseOut:
     current = await ledger.owned(user.user_id, expense_id)
     fields = await ledger.stored_fields(user.user_id, body)
-    try:
-        expense = await ledger.replace(user, current, fields, IfMatch.parse(if_match))
-    except PreconditionFailedError as exc:
-        raise precondition_failed(exc) from None
+    expense = await ledger.replace(user, current, fields, IfMatch.parse(if_match))
     response.headers["ETag"] = etag(expense.version)
     return expense
 
@@ -440,10 +431,7 @@ async def patch_expense(
     except ValidationError as exc:
         raise unprocessable(describe(exc)) from None
     fields = await ledger.stored_fields(user.user_id, full)
-    try:
-        expense = await ledger.replace(user, current, fields, IfMatch.parse(if_match))
-    except PreconditionFailedError as exc:
-        raise precondition_failed(exc) from None
+    expense = await ledger.replace(user, current, fields, IfMatch.parse(if_match))
     response.headers["ETag"] = etag(expense.version)
     return expense
 
@@ -452,10 +440,7 @@ async def patch_expense(
 async def delete_expense(
     expense_id: ExpenseId, user: CurrentUser, ledger: LedgerDep, if_match: IfMatchHeader = None
 ) -> None:
-    try:
-        await ledger.delete(user.user_id, expense_id, IfMatch.parse(if_match))
-    except PreconditionFailedError as exc:
-        raise precondition_failed(exc) from None
+    await ledger.delete(user.user_id, expense_id, IfMatch.parse(if_match))
 
 
 @categories.get("", response_model=list[CategoryOut], summary="Built-in categories, then your own")

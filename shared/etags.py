@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import Header
 
+from shared.errors import DomainError
+
 # The If-Match header as routes declare it, and the 412 they document.
 IfMatchHeader = Annotated[
     str | None,
@@ -58,12 +60,16 @@ class IfMatch:
             raise PreconditionFailedError(version, self.sent)
 
 
-class PreconditionFailedError(Exception):
-    """The resource changed since the client read it."""
+class PreconditionFailedError(DomainError):
+    """The resource changed since the client read it: 412, with its current ETag (the app
+    factory answers it like any domain error, so routes need not catch it)."""
+
+    status = 412
 
     def __init__(self, current: int, sent: str) -> None:
         super().__init__(
             f"it has changed since you read it: its version is now {current} (ETag "
-            f"{etag(current)}), and If-Match was {sent}; read it again and retry"
+            f"{etag(current)}), and If-Match was {sent}; read it again and retry",
+            headers={"ETag": etag(current)},
         )
         self.current = current
