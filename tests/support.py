@@ -23,7 +23,7 @@ import aio_pika
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
-from devstack.stack import SERVICES, Stack
+from devstack.stack import DEFAULT_PORTS, SERVICES, Stack
 from shared.settings import DEFAULT_AMQP_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,6 +173,37 @@ async def delete_stack_broker_names(amqp_url: str, names: BrokerNames) -> None:
     """Removes the queues and exchanges a whole stack declared under ``names``."""
     queues = [f"{names.queue_prefix}{service}.events" for service in (*SERVICES, "gateway")]
     await delete_broker_names(amqp_url, names, queues + [f"{queue}.dlq" for queue in queues])
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    data_dir: Path,
+    amqp_url: str,
+    *,
+    mongodb_url: str | None,
+    env: dict[str, str],
+    service_env: dict[str, dict[str, str]],
+) -> AsyncIterator[tuple[Stack, BrokerNames]]:
+    """The whole stack as processes, started as `make run` starts it, on free ports and with
+    its own broker names; ``mongodb_url`` None: the launcher's own SecantusDB. Stopped, and its
+    queues and exchanges removed, afterwards."""
+    names = BrokerNames.fresh()
+    stack = Stack(
+        data_dir=data_dir,
+        ports={name: free_port() for name in DEFAULT_PORTS},
+        mongo_port=free_port(),
+        mongodb_url=mongodb_url,
+        amqp_url=amqp_url,
+        env={"EVENTS_EXCHANGE": names.exchange, "QUEUE_PREFIX": names.queue_prefix, **env},
+        service_env=service_env,
+    )
+    try:
+        stack.start()
+        stack.wait_until_ready(timeout=120)
+        yield stack, names
+    finally:
+        stack.stop()
+        await delete_stack_broker_names(amqp_url, names)
 
 
 # -- events ---------------------------------------------------------------------------------------

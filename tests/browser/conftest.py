@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request, async_playwright
 
-from devstack.stack import DEFAULT_PORTS, Stack
+from devstack.stack import Stack
 from tests.conftest import USE_DOCKER
-from tests.support import ROOT, BrokerNames, delete_stack_broker_names, free_port
+from tests.support import ROOT, running_stack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -48,28 +48,14 @@ async def web(
 ) -> AsyncIterator[WebStack]:
     if not _exists(ROOT / "web" / "dist" / "index.html"):
         pytest.fail("web/dist is not built: run `make install` (needs Node.js 20+)")
-    names = BrokerNames.fresh()
-    stack = Stack(
-        data_dir=tmp_path_factory.mktemp("webstack") / ".data",
-        ports={name: free_port() for name in DEFAULT_PORTS},
-        mongo_port=free_port(),
+    async with running_stack(
+        tmp_path_factory.mktemp("webstack") / ".data",
+        amqp_url,
         mongodb_url=mongo_url if USE_DOCKER else None,
-        amqp_url=amqp_url,
-        env={
-            "EVENTS_EXCHANGE": names.exchange,
-            "QUEUE_PREFIX": names.queue_prefix,
-            "AUTH_IP_LIMIT": "10000",
-            "BCRYPT_ROUNDS": "4",
-        },
+        env={"AUTH_IP_LIMIT": "10000", "BCRYPT_ROUNDS": "4"},
         service_env={"notification_service": {"SSE_HEARTBEAT_SECONDS": "1"}},
-    )
-    try:
-        stack.start()
-        stack.wait_until_ready(timeout=120)
+    ) as (stack, _):
         yield WebStack(stack)
-    finally:
-        stack.stop()
-        await delete_stack_broker_names(amqp_url, names)
 
 
 @pytest.fixture(scope="session")

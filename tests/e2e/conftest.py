@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from devstack.stack import DEFAULT_PORTS, Stack
+from devstack.stack import Stack
 from tests.conftest import USE_DOCKER
-from tests.support import BrokerNames, SmtpServer, delete_stack_broker_names, free_port
+from tests.support import BrokerNames, SmtpServer, free_port, running_stack
 
 
 @dataclass
@@ -31,42 +31,30 @@ class E2E:
 async def e2e(
     tmp_path_factory: pytest.TempPathFactory, mongo_url: str, amqp_url: str
 ) -> AsyncIterator[E2E]:
-    names = BrokerNames.fresh()
     smtp = SmtpServer(free_port())
     smtp.start()
-    stack = Stack(
-        data_dir=tmp_path_factory.mktemp("stack") / ".data",
-        ports={name: free_port() for name in DEFAULT_PORTS},
-        mongo_port=free_port(),
-        # Without Docker the launcher starts its own SecantusDB, as `make run` does.
-        mongodb_url=mongo_url if USE_DOCKER else None,
-        amqp_url=amqp_url,
-        env={
-            "EVENTS_EXCHANGE": names.exchange,
-            "QUEUE_PREFIX": names.queue_prefix,
-            # Short, so that the slow-client tests take seconds (defaults: 10 and 15).
-            "HTTP_HEADER_TIMEOUT": "2",
-            "HTTP_BODY_IDLE_TIMEOUT": "2",
-        },
-        service_env={
-            "notification_service": {
-                "SMTP_HOST": "127.0.0.1",
-                "SMTP_PORT": str(smtp.port),
-                "SMTP_STARTTLS": "false",
-                "EMAIL_RETRY_BASE_SECONDS": "0.2",
-                "EMAIL_RETRY_MAX_SECONDS": "1",
-                "SSE_HEARTBEAT_SECONDS": "1",
-            }
-        },
-    )
     try:
-        stack.start()
-        stack.wait_until_ready(timeout=120)
-        yield E2E(stack, names, amqp_url, smtp)
+        async with running_stack(
+            tmp_path_factory.mktemp("stack") / ".data",
+            amqp_url,
+            # Without Docker the launcher starts its own SecantusDB, as `make run` does.
+            mongodb_url=mongo_url if USE_DOCKER else None,
+            # Short, so that the slow-client tests take seconds (defaults: 10 and 15).
+            env={"HTTP_HEADER_TIMEOUT": "2", "HTTP_BODY_IDLE_TIMEOUT": "2"},
+            service_env={
+                "notification_service": {
+                    "SMTP_HOST": "127.0.0.1",
+                    "SMTP_PORT": str(smtp.port),
+                    "SMTP_STARTTLS": "false",
+                    "EMAIL_RETRY_BASE_SECONDS": "0.2",
+                    "EMAIL_RETRY_MAX_SECONDS": "1",
+                    "SSE_HEARTBEAT_SECONDS": "1",
+                }
+            },
+        ) as (stack, names):
+            yield E2E(stack, names, amqp_url, smtp)
     finally:
         smtp.stop()
-        stack.stop()
-        await delete_stack_broker_names(amqp_url, names)
 
 
 _source_addresses = itertools.count()
