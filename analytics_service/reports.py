@@ -30,6 +30,13 @@ from analytics_service.models import (
     WeekTotal,
 )
 from shared.budgets import Budget, budgets_in_force
+from shared.events import (
+    DigestBudget,
+    DigestCategory,
+    DigestCompiled,
+    DigestExpense,
+    DigestRequested,
+)
 from shared.money import from_cents, percent, share
 from shared.mongo import Database, Document
 from shared.month import Month
@@ -427,6 +434,97 @@ class Reports:
             ],
             budgets=budgets,
         )
+
+    async def digest(self, request: DigestRequested) -> DigestCompiled:
+        """The weekly digest of ``request``'s 7 days: spent and income, the top categories
+        against the week before, budgets that at this pace pass their limit this month, and
+        expenses far above the user's usual for their category."""
+        currency, _ = await self.profile()
+        start, end = request.start, request.end
+        week_before = start - timedelta(days=7)
+        docs = await self.daily_docs(week_before, end)
+        spent: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # category: [this, before]
+        income = 0
+        for doc in docs:
+            this_week = doc["date"] >= start.isoformat()
+            if doc["kind"] == "income":
+                income += doc["total_cents"] if this_week else 0
+            else:
+                spent[doc["category"]][0 if this_week else 1] += doc["total_cents"]
+        top = sorted(
+            ((c, now, then) for c, (now, then) in spent.items() if now),
+            key=lambda item: (-item[1], item[0]),
+        )[:3]
+        forecast = await self.forecast(Month.key_of(end))
+        at_risk = [
+            DigestBudget(
+                category=b.category,
+                limit=b.amount,
+                spent=b.spent,
+                projected=b.projected,
+                reaches_limit_on=b.reaches_limit_on,
+                text=b.text,
+            )
+            for b in forecast.budgets
+            if b.reaches_limit_on is not None or b.projected >= b.amount
+        ]
+        unusual = await self.unusual_between(start, end)
+        return DigestCompiled(
+            digest_id=request.digest_id,
+            start=start,
+            end=end,
+            currency=currency,
+            spent=from_cents(sum(now for now, _ in spent.values())),
+            income=from_cents(income),
+            top_categories=[
+                DigestCategory(
+                    category=category,
+                    spent=from_cents(now),
+                    previous=from_cents(then),
+                    change_percent=percent(now - then, then, "1") if then else None,
+                )
+                for category, now, then in top
+            ],
+            budgets_at_risk=at_risk,
+            unusual=unusual,
+        )
+
+    async def unusual_between(self, start: date, end: date) -> list[DigestExpense]:
+        history = [
+            doc
+            async for doc in self.db.expense_projection.find(
+                {
+                    "user_id": self.user_id,
+                    "kind": "expense",
+                    "deleted": False,
+                    "date": {
+                        "$gte": (start - timedelta(days=365)).isoformat(),
+                        "$lt": (end + timedelta(days=1)).isoformat(),
+                    },
+                }
+            )
+        ]
+        found = []
+        for doc in sorted(history, key=lambda d: d["date"]):
+            if doc["date"] < start.isoformat():
+                continue
+            others = [
+                h["amount_cents"]
+                for h in history
+                if h["category"] == doc["category"] and h["_id"] != doc["_id"]
+            ]
+            if is_unusual(doc["amount_cents"], others):
+                found.append(
+                    DigestExpense(
+                        expense_id=doc["_id"],
+                        date=date.fromisoformat(doc["date"]),
+                        category=doc["category"],
+                        description=doc["description"],
+                        amount=from_cents(doc["amount_cents"]),
+                        typical=from_cents(int(statistics.median(others))),
+                    )
+                )
+        return found
 
 
 def _describe(doc: Document, unit: str) -> str:

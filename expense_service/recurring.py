@@ -12,6 +12,7 @@ should anything else ever try.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from expense_service.ledger import Ledger, mark_has_data
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 OCCURRENCE_NAMESPACE = uuid.UUID("6f1d8a52-3c0e-4f7b-9a51-2b7e1c9d4e10")
 BATCH = 50  # occurrences per transaction when catching up
+CLAIM_SECONDS = 10.0
 UPCOMING = 5
 # Fields an occurrence copies from its rule (the rest of an expense is its date and ids).
 RECORDED = ("kind", "amount_cents", "currency", "base_amount_cents", "category", "description")
@@ -264,49 +267,71 @@ class RecurringRules:
 
     async def tick(self, now: datetime, horizon: datetime) -> datetime | None:
         """Creates what is due by ``now``; returns the next due time before ``horizon``."""
-        upcoming: datetime | None = None
+        upcoming: list[datetime] = []
         due: list[str] = []
         async for rule in self.db.recurring.find({"due_at": {"$lte": horizon}}, {"due_at": 1}):
             if rule["due_at"] <= now:
                 due.append(rule["_id"])
-            elif upcoming is None or rule["due_at"] < upcoming:
-                upcoming = rule["due_at"]
+            else:
+                upcoming.append(rule["due_at"])
         for rule_id in due:
             try:
-                await self.catch_up(rule_id, now)
+                busy_until = await self.catch_up(rule_id, now)
             except Exception:
                 log.exception("recurring rule %s: occurrences not created; retried", rule_id)
-                upcoming = now + timedelta(seconds=5)
-        return upcoming
+                busy_until = now + timedelta(seconds=5)
+            if busy_until is not None:
+                upcoming.append(busy_until)
+        return min(upcoming, default=None)
 
-    async def catch_up(self, rule_id: str, now: datetime) -> int:
+    async def catch_up(self, rule_id: str, now: datetime) -> datetime | None:
         """Creates every occurrence of the rule due by ``now`` that does not exist yet, in
-        batches; returns how many this call created."""
-        created = 0
-        while True:
-            rule = await self.db.recurring.find_one({"_id": rule_id})
-            if rule is None or rule.get("due_at") is None or rule["due_at"] > now:
-                return created
-            profile = await user_profile(self.db, rule["user_id"])
-            if profile is None:
-                return created  # the account is being deleted
-            today = now.astimezone(ZoneInfo(profile["timezone"])).date()
-            batch = schedule_of(rule).due(rule["next_index"], today, BATCH)
-            timezone = profile["timezone"]
+        batches. The rule is claimed first, so that replicas do not all work on one rule at
+        once (the compare-and-set keeps them correct, the claim keeps them from wasting each
+        other's work); a claim lasts CLAIM_SECONDS (real time: clocks may differ in tests),
+        renewed by each batch, so a crashed process's rules are taken over soon. Returns,
+        when another process holds the claim, when to look again."""
+        claim = utcnow() + timedelta(seconds=CLAIM_SECONDS)
+        rule = await self.db.recurring.find_one_and_update(
+            {
+                "_id": rule_id,
+                "due_at": {"$lte": now},
+                "$or": [{"claimed_until": None}, {"claimed_until": {"$lte": utcnow()}}],
+            },
+            {"$set": {"claimed_until": claim}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if rule is None:
+            held = await self.db.recurring.find_one({"_id": rule_id}, {"claimed_until": 1})
+            if held is None or held.get("claimed_until") is None:
+                return None  # done by another, or deleted
+            held_until: datetime = held["claimed_until"]
+            return now + (held_until - utcnow())  # on this process's clock
+        try:
+            while rule is not None and rule.get("due_at") is not None and rule["due_at"] <= now:
+                profile = await user_profile(self.db, rule["user_id"])
+                if profile is None:
+                    return None  # the account is being deleted
+                today = now.astimezone(ZoneInfo(profile["timezone"])).date()
+                batch = schedule_of(rule).due(rule["next_index"], today, BATCH)
 
-            async def record(
-                uow: UnitOfWork,
-                rule: Document = rule,
-                batch: list[tuple[int, date]] = batch,
-                timezone: str = timezone,
-            ) -> None:
-                await self._record(uow, rule, batch, timezone)
+                async def record(
+                    uow: UnitOfWork,
+                    rule: Document = rule,
+                    batch: list[tuple[int, date]] = batch,
+                    timezone: str = profile["timezone"],
+                ) -> None:
+                    await self._record(uow, rule, batch, timezone)
 
-            try:
-                await self.transactions.run(record)
-            except (_RuleMovedError, DuplicateKeyError):
-                continue  # read it again: someone else moved it on
-            created += len(batch)
+                with contextlib.suppress(_RuleMovedError, DuplicateKeyError):
+                    await self.transactions.run(record)
+                rule = await self.db.recurring.find_one({"_id": rule_id})
+        finally:
+            await self.db.recurring.update_one(
+                {"_id": rule_id, "claimed_until": {"$gte": claim}},
+                {"$set": {"claimed_until": None}},
+            )
+        return None
 
     async def _record(
         self, uow: UnitOfWork, rule: Document, batch: list[tuple[int, date]], timezone: str
@@ -315,7 +340,11 @@ class RecurringRules:
         moved = await uow.db.recurring.update_one(
             {"_id": rule["_id"], "version": rule["version"]},
             {
-                "$set": {**advanced(rule, next_index, timezone), "updated_at": utcnow()},
+                "$set": {
+                    **advanced(rule, next_index, timezone),
+                    "updated_at": utcnow(),
+                    "claimed_until": utcnow() + timedelta(seconds=CLAIM_SECONDS),
+                },
                 "$inc": {"version": 1, "created": len(batch)},
             },
             session=uow.session,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from notification_service.digest import DigestScheduler
 from notification_service.events import build_handlers
 from notification_service.live import LiveStreams
 from notification_service.mailer import EmailRelay
@@ -34,12 +35,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if mailer is not None:
             runtime.background.append(asyncio.create_task(mailer.run(runtime.db), name="email"))
+        digests = DigestScheduler(runtime.db, runtime.transactions, settings.digest_horizon_seconds)
+        await digests.backfill()
+        runtime.background.append(
+            asyncio.create_task(digests.scheduler.run(), name="weekly digest")
+        )
         yield
 
     return create_service_app(
         settings,
         title="notification_service",
-        description="In-app notifications, live push (SSE) and email.",
+        description="In-app notifications, live push (SSE), email and the weekly digest.",
         routers=[router],
         create_indexes=create_indexes,
         handlers=build_handlers(mailer),

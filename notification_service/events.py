@@ -1,8 +1,10 @@
 """Events notification_service consumes: budget.threshold_reached becomes a notification (and an
-email), user.registered a welcome; user.* also keeps the profiles (shared.users)."""
+email), user.registered a welcome, digest.compiled the weekly digest; user.* also keeps the
+profiles (shared.users) and places each user's digest in their time zone (digest)."""
 
 from __future__ import annotations
 
+from notification_service.digest import reschedule
 from notification_service.mailer import EmailRelay
 from notification_service.storage import (
     add_notification,
@@ -10,9 +12,21 @@ from notification_service.storage import (
     purge_user,
     queue_email,
 )
-from notification_service.texts import alert_body, alert_email, alert_title, welcome
+from notification_service.texts import (
+    alert_body,
+    alert_email,
+    alert_title,
+    digest_texts,
+    welcome,
+)
 from shared.consumer import EventContext, Subscriptions, on
-from shared.events import BudgetThresholdReached, UserRegistered
+from shared.events import (
+    BudgetThresholdReached,
+    DigestCompiled,
+    UserProfile,
+    UserRegistered,
+    UserUpdated,
+)
 from shared.uow import UnitOfWork
 from shared.users import user_directory_handlers, user_profile
 
@@ -51,6 +65,37 @@ async def on_registered(
     await add_notification(uow, user.user_id, "welcome", title, body, {})
 
 
+async def on_digest(
+    digest: DigestCompiled, event: EventContext, uow: UnitOfWork, *, mailer: EmailRelay | None
+) -> None:
+    """The week's digest, where the user wants it (and not at all if they turned it off since
+    it was requested)."""
+    user_id = event.user_id
+    assert user_id is not None
+    preferences = await preferences_of(uow.db, user_id, uow.session)
+    if not preferences.weekly_digest:
+        return
+    title, body = digest_texts(digest)
+    if preferences.in_app:
+        await add_notification(
+            uow, user_id, "weekly_digest", title, body, digest.model_dump(mode="json")
+        )
+    if preferences.email and mailer is not None:
+        profile = await user_profile(uow.db, user_id)
+        if profile is None:
+            return  # the account is being deleted
+        subject, text, markup = alert_email(title, body)
+        await queue_email(
+            uow, user_id, profile["email"], subject, text, markup, event.id, queued=mailer.wake
+        )
+
+
+async def place_digest(user: UserProfile, event: EventContext, uow: UnitOfWork) -> None:
+    """A new account's first digest, or a move to another time zone."""
+    preferences = await preferences_of(uow.db, user.user_id, uow.session)
+    await reschedule(uow, user.user_id, user.timezone, preferences)
+
+
 def build_handlers(mailer: EmailRelay | None) -> Subscriptions:
     """``mailer``: None when SMTP is not configured at all."""
 
@@ -62,8 +107,14 @@ def build_handlers(mailer: EmailRelay | None) -> Subscriptions:
     async def registered(user: UserRegistered, event: EventContext, uow: UnitOfWork) -> None:
         await on_registered(user, event, uow, email_enabled=mailer is not None)
 
+    async def digest(digest: DigestCompiled, event: EventContext, uow: UnitOfWork) -> None:
+        await on_digest(digest, event, uow, mailer=mailer)
+
     return [
         *user_directory_handlers(purge_user),
         on(UserRegistered, registered),
+        on(UserRegistered, place_digest),
+        on(UserUpdated, place_digest),
         on(BudgetThresholdReached, threshold_reached),
+        on(DigestCompiled, digest),
     ]

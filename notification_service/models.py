@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.types import Flag
 
@@ -31,19 +31,30 @@ class UnreadCount(BaseModel):
     count: int
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+Hour = Annotated[int, Field(ge=0, le=23, description="0-23, in your time zone")]
+
+
 class Preferences(BaseModel):
-    """Stored preferences (both true by default), and the body of PUT, which replaces them
-    and so needs both: a PUT of one field used to reset the other to its default."""
+    """Stored preferences, with their defaults, and the body of PUT, which replaces them and
+    so needs every field: a PUT of one field used to reset the others to their defaults."""
 
     model_config = ConfigDict(extra="forbid")
 
     in_app: Flag = True
     email: Flag = True
+    weekly_digest: Flag = Field(default=True, description="a summary of your week")
+    digest_weekday: Weekday = "monday"
+    digest_hour: Hour = 8
 
 
 class PreferencesIn(Preferences):
     in_app: Flag
     email: Flag
+    weekly_digest: Flag
+    digest_weekday: Weekday
+    digest_hour: Hour
 
 
 class PreferencesPatch(BaseModel):
@@ -53,6 +64,9 @@ class PreferencesPatch(BaseModel):
 
     in_app: Flag | None = None
     email: Flag | None = None
+    weekly_digest: Flag | None = None
+    digest_weekday: Weekday | None = None
+    digest_hour: Hour | None = None
 
 
 class ReadAll(BaseModel):

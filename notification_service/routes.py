@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Requ
 from pymongo import ReturnDocument
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from notification_service.digest import reschedule
 from notification_service.live import LiveStreams
 from notification_service.models import (
     NotificationOut,
@@ -22,11 +23,13 @@ from notification_service.models import (
     UnreadCount,
 )
 from notification_service.settings import Settings
-from notification_service.storage import notification_out, preferences_of
+from notification_service.storage import notification_out, preferences_of, stored_preferences
 from shared.auth import CurrentUser
 from shared.ids import uuid_or_no_route
 from shared.mongo import utcnow
-from shared.service import Runtime
+from shared.service import Runtime, ServiceRuntime
+from shared.uow import UnitOfWork
+from shared.users import user_profile
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
@@ -80,16 +83,14 @@ async def read_preferences(user: CurrentUser, runtime: Runtime) -> Preferences:
 @router.put(
     "/preferences",
     response_model=Preferences,
-    summary="Where alerts reach you: the in-app feed (and live stream), email",
+    summary="Where alerts reach you (feed and live stream, email) and the weekly digest",
 )
 async def write_preferences(
     body: PreferencesIn, user: CurrentUser, runtime: Runtime
 ) -> Preferences:
-    """Replaces both settings (both required); to change one, PATCH."""
-    await runtime.db.preferences.replace_one(
-        {"_id": user.user_id}, {**body.model_dump(), "updated_at": utcnow()}, upsert=True
-    )
-    return Preferences(**body.model_dump())
+    """Replaces every setting (all required); to change some, PATCH. The weekly digest comes
+    on `digest_weekday` at `digest_hour` in your time zone, covering the 7 days before."""
+    return await _save_preferences(runtime, user.user_id, body.model_dump(), replace=True)
 
 
 @router.patch("/preferences", response_model=Preferences, summary="Change some preferences")
@@ -100,14 +101,35 @@ async def patch_preferences(
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     if len(changes) != len(body.model_fields_set):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "preferences cannot be null")
-    doc = await runtime.db.preferences.find_one_and_update(
-        {"_id": user.user_id},
-        {"$set": {**changes, "updated_at": utcnow()}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    assert doc is not None  # upserted
-    return Preferences(**{k: doc[k] for k in ("in_app", "email") if k in doc})
+    return await _save_preferences(runtime, user.user_id, changes, replace=False)
+
+
+async def _save_preferences(
+    runtime: ServiceRuntime, user_id: str, fields: dict[str, Any], *, replace: bool
+) -> Preferences:
+    async def write(uow: UnitOfWork) -> Preferences:
+        update = {**fields, "updated_at": utcnow()}
+        if replace:
+            await uow.db.preferences.replace_one(
+                {"_id": user_id}, update, upsert=True, session=uow.session
+            )
+            saved = Preferences(**fields)
+        else:
+            doc = await uow.db.preferences.find_one_and_update(
+                {"_id": user_id},
+                {"$set": update},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=uow.session,
+            )
+            assert doc is not None  # upserted
+            saved = stored_preferences(doc)
+        profile = await user_profile(uow.db, user_id)
+        if profile is not None:  # else placed when user.registered arrives
+            await reschedule(uow, user_id, profile["timezone"], saved)
+        return saved
+
+    return await runtime.transactions.run(write)
 
 
 @router.get(

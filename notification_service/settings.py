@@ -24,6 +24,8 @@ class Settings(ServiceSettings):
     email_retry_max_seconds: float = Field(default=600.0, gt=0)
 
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # The digest scheduler looks this far ahead (shared.scheduler).
+    digest_horizon_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     def insecure_settings(self) -> list[str]:
         problems = super().insecure_settings()

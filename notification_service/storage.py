@@ -24,18 +24,23 @@ async def create_indexes(db: Database) -> None:
     await create_lease_indexes(db.emails)
     await db.emails.create_index("user_id")
     await db.emails.create_index("sent_at", expireAfterSeconds=EMAIL_RETENTION_SECONDS)
+    await db.digest_schedule.create_index("due_at", sparse=True)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
     for name in ("notifications", "emails"):
         await uow.db[name].delete_many({"user_id": user_id}, session=uow.session)
-    for name in ("preferences", "sequences"):
+    for name in ("preferences", "sequences", "digest_schedule"):
         await uow.db[name].delete_one({"_id": user_id}, session=uow.session)
 
 
 async def preferences_of(db: Database, user_id: str, session: Any = None) -> Preferences:
     doc = await db.preferences.find_one({"_id": user_id}, session=session)
-    return Preferences(**{k: doc[k] for k in ("in_app", "email")}) if doc else Preferences()
+    return stored_preferences(doc) if doc else Preferences()
+
+
+def stored_preferences(doc: Document) -> Preferences:
+    return Preferences(**{k: doc[k] for k in Preferences.model_fields if k in doc})
 
 
 def notification_out(doc: Document) -> NotificationOut:

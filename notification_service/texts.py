@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from decimal import ROUND_HALF_UP, Decimal
 
-from shared.events import BudgetThresholdReached
+from shared.events import BudgetThresholdReached, DigestCompiled
 
 
 def month_name(month: str) -> str:
@@ -68,3 +68,30 @@ def alert_email(title: str, body: str) -> tuple[str, str, str]:
         "<p>See your budgets in Expense Tracker.</p></body></html>"
     )
     return title, text, markup
+
+
+def digest_texts(digest: DigestCompiled) -> tuple[str, str]:
+    """Title and body of the weekly digest."""
+    unit = f" {digest.currency}" if digest.currency else ""
+    span = f"{digest.start:%-d %b} - {digest.end:%-d %b}"
+    title = f"Your week, {span}: {digest.spent}{unit} spent"
+    lines = [f"Spent {digest.spent}{unit}, income {digest.income}{unit}."]
+    if digest.top_categories:
+        tops = []
+        for top in digest.top_categories:
+            change = (
+                f"{top.change_percent:+}% on the week before"
+                if top.change_percent is not None
+                else "none the week before"
+            )
+            tops.append(f"{top.category} {top.spent}{unit} ({change})")
+        lines.append("Top categories: " + "; ".join(tops) + ".")
+    for budget in digest.budgets_at_risk:
+        lines.append(f"Budget at risk: {budget.text}")
+    for expense in digest.unusual:
+        what = expense.description or expense.category
+        lines.append(
+            f"Unusual: {expense.amount}{unit} on {expense.date:%-d %b} ({what}), where you "
+            f"typically spend {expense.typical}{unit}."
+        )
+    return title, "\n".join(lines)

@@ -36,6 +36,11 @@ class EventType(StrEnum):
     # producer notification_service; consumer: every notification_service process (a broadcast
     # queue each), which pushes it to the live streams it holds for that user.
     NOTIFICATION_CREATED = "notification.created"
+    # The weekly digest. producer notification_service (its scheduler: the user's weekday and
+    # hour, once per week); consumer analytics_service, which answers with digest.compiled.
+    DIGEST_REQUESTED = "digest.requested"
+    # producer analytics_service; consumer notification_service (feed, live, email).
+    DIGEST_COMPILED = "digest.compiled"
 
     @property
     def routing_key(self) -> str:
@@ -175,6 +180,58 @@ class NotificationCreated(Payload):
     kind: str
 
 
+class DigestRequested(Payload):
+    """The weekly digest of the 7 days ``start`` to ``end`` (the user's calendar) is due.
+    ``digest_id`` names that user's week: at most one digest is requested per id."""
+
+    event_type = EventType.DIGEST_REQUESTED
+
+    digest_id: str
+    start: dt.date
+    end: dt.date
+
+
+class DigestCategory(BaseModel):
+    category: str
+    spent: Decimal
+    previous: Decimal = Field(description="the week before")
+    change_percent: Decimal | None = Field(description="null when the week before was 0")
+
+
+class DigestBudget(BaseModel):
+    category: str | None
+    limit: Decimal
+    spent: Decimal
+    projected: Decimal
+    reaches_limit_on: dt.date | None
+    text: str
+
+
+class DigestExpense(BaseModel):
+    expense_id: str
+    date: dt.date
+    category: str
+    description: str
+    amount: Decimal
+    typical: Decimal
+
+
+class DigestCompiled(Payload):
+    """The weekly digest's content, in the user's currency (null when not known yet)."""
+
+    event_type = EventType.DIGEST_COMPILED
+
+    digest_id: str
+    start: dt.date
+    end: dt.date
+    currency: str | None
+    spent: Decimal
+    income: Decimal
+    top_categories: list[DigestCategory]
+    budgets_at_risk: list[DigestBudget]
+    unusual: list[DigestExpense]
+
+
 PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
     model.event_type: model
     for model in (
@@ -190,6 +247,8 @@ PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
         BudgetDeleted,
         BudgetThresholdReached,
         NotificationCreated,
+        DigestRequested,
+        DigestCompiled,
     )
 }
 
