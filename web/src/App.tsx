@@ -6,6 +6,7 @@ import { Budgets } from "./pages/Budgets";
 import { Dashboard } from "./pages/Dashboard";
 import { Expenses } from "./pages/Expenses";
 import { Notifications } from "./pages/Notifications";
+import { Recurring } from "./pages/Recurring";
 import { Settings } from "./pages/Settings";
 import { ErrorMessage, Field, errorText } from "./ui";
 
@@ -14,6 +15,7 @@ const api = new Api();
 const PAGES: { path: string; label: string }[] = [
   { path: "/", label: "Dashboard" },
   { path: "/expenses", label: "Expenses" },
+  { path: "/recurring", label: "Recurring" },
   { path: "/budgets", label: "Budgets" },
   { path: "/notifications", label: "Notifications" },
   { path: "/settings", label: "Settings" },
@@ -131,6 +133,9 @@ export function App() {
   switch (path) {
     case "/expenses":
       page = <Expenses />;
+      break;
+    case "/recurring":
+      page = <Recurring />;
       break;
     case "/budgets":
       page = <Budgets />;
