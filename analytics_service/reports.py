@@ -11,7 +11,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from analytics_service.models import (
     Weekly,
     WeekTotal,
 )
+from analytics_service.pdf_report import BudgetLine, CategoryLine, ExpenseLine, Statement
 from shared.budgets import Budget, budgets_in_force
 from shared.events import (
     DigestBudget,
@@ -525,6 +526,63 @@ class Reports:
                     )
                 )
         return found
+
+    async def statement(self, month: str) -> Statement:
+        """The monthly statement's figures (pdf_report renders them)."""
+        profile, now = await profile_and_now(self.db, self.user_id)
+        currency = profile["currency"] if profile else "?"
+        previous = str(Month.parse(month).previous())
+        this, before = await self.month_summary(month), await self.month_summary(previous)
+        earlier = {c.category: c.total for c in before.categories}
+        budgets = []
+        in_force = await self.budgets_in_force(month)
+        for line in await self.budget_vs_actual(month):
+            first = (in_force.get(line.category) or {}).get("thresholds_bp") or [8000]
+            used = line.spent * 10_000
+            state = (
+                "exceeded"
+                if line.spent >= line.amount
+                else "warning"
+                if used >= first[0] * line.amount
+                else "ok"
+            )
+            name = "Overall" if line.category is None else line.category
+            budgets.append(BudgetLine(name, line.amount, line.spent, line.percent_used, state))
+        expenses = [
+            doc
+            async for doc in self.db.expense_projection.find(
+                {"user_id": self.user_id, "month": month, "kind": "expense", "deleted": False}
+            )
+        ]
+        largest = sorted(expenses, key=lambda d: (-d["amount_cents"], d["date"]))[:10]
+        owner = (profile.get("name") or profile["email"]) if profile else self.user_id
+        return Statement(
+            month=month,
+            title=f"Statement for {Month.parse(month).first:%B %Y}",
+            owner=owner,
+            currency=currency,
+            timezone=profile["timezone"] if profile else "UTC",
+            generated=now.astimezone(UTC),
+            income=this.income,
+            expense=this.expense,
+            savings=this.savings,
+            previous_income=before.income,
+            previous_expense=before.expense,
+            categories=[
+                CategoryLine(c.category, c.total, c.share, earlier.get(c.category, Decimal(0)))
+                for c in this.categories
+            ],
+            budgets=budgets,
+            largest=[
+                ExpenseLine(
+                    date.fromisoformat(d["date"]),
+                    d["description"],
+                    d["category"],
+                    from_cents(d["amount_cents"]),
+                )
+                for d in largest
+            ],
+        )
 
 
 def _describe(doc: Document, unit: str) -> str:

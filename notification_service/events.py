@@ -4,6 +4,9 @@ profiles (shared.users) and places each user's digest in their time zone (digest
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from notification_service.digest import reschedule
 from notification_service.mailer import EmailRelay
 from notification_service.storage import (
@@ -17,18 +20,25 @@ from notification_service.texts import (
     alert_email,
     alert_title,
     digest_texts,
+    reset_email,
     welcome,
 )
+from notification_service.webhooks import WEBHOOK_EVENTS, queue_deliveries
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import (
+    PAYLOAD_MODELS,
     BudgetThresholdReached,
     DigestCompiled,
+    PasswordResetRequested,
+    Payload,
     UserProfile,
     UserRegistered,
     UserUpdated,
 )
 from shared.uow import UnitOfWork
 from shared.users import user_directory_handlers, user_profile
+
+log = logging.getLogger(__name__)
 
 
 async def on_threshold_reached(
@@ -96,8 +106,59 @@ async def place_digest(user: UserProfile, event: EventContext, uow: UnitOfWork) 
     await reschedule(uow, user.user_id, user.timezone, preferences)
 
 
-def build_handlers(mailer: EmailRelay | None) -> Subscriptions:
-    """``mailer``: None when SMTP is not configured at all."""
+async def on_reset_requested(
+    reset: PasswordResetRequested,
+    event: EventContext,
+    uow: UnitOfWork,
+    *,
+    mailer: EmailRelay | None,
+    show_links: bool,
+) -> None:
+    """The reset link, by email whatever the notification preferences (the user asked for
+    it). Without SMTP the link goes to the log in development only; in production the log
+    says that no email could be sent, never the link."""
+    if mailer is None:
+        if show_links:
+            log.warning("SMTP is not configured; password reset link: %s", reset.reset_url)
+        else:
+            log.error(
+                "SMTP is not configured: the password reset email of user %s was not sent",
+                reset.user_id,
+            )
+        return
+    subject, text, markup = reset_email(reset.reset_url, reset.expires_at)
+    await queue_email(
+        uow, reset.user_id, reset.email, subject, text, markup, event.id, queued=mailer.wake
+    )
+
+
+def webhook_handlers(queued: Callable[[], None]) -> Subscriptions:
+    """Every type a webhook may subscribe to becomes deliveries for the subscribed webhooks."""
+
+    async def deliver(payload: Payload, event: EventContext, uow: UnitOfWork) -> None:
+        if event.user_id is not None:
+            await queue_deliveries(
+                uow,
+                event.user_id,
+                event.type.value,
+                event.id,
+                event.occurred_at,
+                payload.model_dump(mode="json"),
+                queued=queued,
+            )
+
+    return [on(PAYLOAD_MODELS[t], deliver) for t in WEBHOOK_EVENTS]
+
+
+def build_handlers(
+    mailer: EmailRelay | None,
+    *,
+    show_links: bool = False,
+    webhooks_queued: Callable[[], None] | None = None,
+) -> Subscriptions:
+    """``mailer``: None when SMTP is not configured at all. ``show_links``: log a reset link
+    that could not be emailed (development only). ``webhooks_queued``: wakes the webhook
+    sender (None: no webhooks, in tests of the rest)."""
 
     async def threshold_reached(
         alert: BudgetThresholdReached, event: EventContext, uow: UnitOfWork
@@ -110,6 +171,9 @@ def build_handlers(mailer: EmailRelay | None) -> Subscriptions:
     async def digest(digest: DigestCompiled, event: EventContext, uow: UnitOfWork) -> None:
         await on_digest(digest, event, uow, mailer=mailer)
 
+    async def reset(reset: PasswordResetRequested, event: EventContext, uow: UnitOfWork) -> None:
+        await on_reset_requested(reset, event, uow, mailer=mailer, show_links=show_links)
+
     return [
         *user_directory_handlers(purge_user),
         on(UserRegistered, registered),
@@ -117,4 +181,6 @@ def build_handlers(mailer: EmailRelay | None) -> Subscriptions:
         on(UserUpdated, place_digest),
         on(BudgetThresholdReached, threshold_reached),
         on(DigestCompiled, digest),
+        on(PasswordResetRequested, reset),
+        *(webhook_handlers(webhooks_queued) if webhooks_queued is not None else []),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.types import Flag
 
@@ -71,3 +71,78 @@ class PreferencesPatch(BaseModel):
 
 class ReadAll(BaseModel):
     updated: int
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+
+WebhookEvent = Literal[
+    "expense.created",
+    "expense.updated",
+    "expense.deleted",
+    "expenses.imported",
+    "budget.upserted",
+    "budget.deleted",
+    "budget.threshold_reached",
+]
+
+
+def _unique_events(events: list[str]) -> list[str]:
+    return list(dict.fromkeys(events))
+
+
+WebhookEvents = Annotated[
+    list[WebhookEvent], Field(min_length=1, max_length=7), AfterValidator(_unique_events)
+]
+WebhookUrl = Annotated[
+    str, Field(min_length=8, max_length=2000, examples=["https://example.com/hook"])
+]
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl
+    events: WebhookEvents
+    description: Annotated[str, Field(max_length=200)] = ""
+
+
+class WebhookPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl | None = None
+    events: WebhookEvents | None = None
+    description: Annotated[str, Field(max_length=200)] | None = None
+    enabled: Flag | None = Field(default=None, description="true re-enables a disabled webhook")
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="The signing secret (whsec_...): shown this once; verify each delivery's "
+        "webhook-signature with it"
+    )
+
+
+class DeliveryAttempt(BaseModel):
+    delivery_id: str = Field(description="the webhook-id header, the same on every retry")
+    event_type: str
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class TestDelivery(BaseModel):
+    delivery_id: str

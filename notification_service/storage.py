@@ -16,6 +16,7 @@ from shared.mongo import Database, Document, utcnow
 from shared.uow import UnitOfWork
 
 EMAIL_RETENTION_SECONDS = 30 * 24 * 3600
+WEBHOOK_RETENTION = 30 * 24 * 3600  # deliveries and their attempts, kept to be looked at
 
 
 async def create_indexes(db: Database) -> None:
@@ -25,10 +26,16 @@ async def create_indexes(db: Database) -> None:
     await db.emails.create_index("user_id")
     await db.emails.create_index("sent_at", expireAfterSeconds=EMAIL_RETENTION_SECONDS)
     await db.digest_schedule.create_index("due_at", sparse=True)
+    await db.webhooks.create_index([("user_id", ASCENDING), ("events", ASCENDING)])
+    await create_lease_indexes(db.webhook_deliveries)
+    await db.webhook_deliveries.create_index("webhook_id")
+    await db.webhook_deliveries.create_index("created_at", expireAfterSeconds=WEBHOOK_RETENTION)
+    await db.webhook_attempts.create_index([("webhook_id", ASCENDING), ("at", DESCENDING)])
+    await db.webhook_attempts.create_index("at", expireAfterSeconds=WEBHOOK_RETENTION)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
-    for name in ("notifications", "emails"):
+    for name in ("notifications", "emails", "webhooks", "webhook_deliveries", "webhook_attempts"):
         await uow.db[name].delete_many({"user_id": user_id}, session=uow.session)
     for name in ("preferences", "sequences", "digest_schedule"):
         await uow.db[name].delete_one({"_id": user_id}, session=uow.session)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from shared.events import BudgetThresholdReached, DigestCompiled
@@ -95,3 +96,22 @@ def digest_texts(digest: DigestCompiled) -> tuple[str, str]:
             f"typically spend {expense.typical}{unit}."
         )
     return title, "\n".join(lines)
+
+
+def reset_email(link: str, expires_at: datetime) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of the password reset email."""
+    subject = "Reset your Expense Tracker password"
+    until = f"{expires_at:%H:%M} UTC"
+    text = (
+        "Someone (we hope you) asked to reset the password of your Expense Tracker account.\n\n"
+        f"Set a new password here (the link works once, until {until}):\n{link}\n\n"
+        "If it was not you, ignore this email: your password stays as it is.\n"
+    )
+    safe = html.escape(link, quote=True)
+    markup = (
+        "<html><body><p>Someone (we hope you) asked to reset the password of your Expense "
+        f'Tracker account.</p><p><a href="{safe}">Set a new password</a> (the link works once, '
+        f"until {until}).</p><p>If it was not you, ignore this email: your password stays as "
+        "it is.</p></body></html>"
+    )
+    return subject, text, markup

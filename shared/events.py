@@ -23,6 +23,8 @@ class EventType(StrEnum):
     USER_UPDATED = "user.updated"
     USER_DELETED = "user.deleted"
     USER_TOKENS_REVOKED = "user.tokens_revoked"
+    # producer user_service; consumer notification_service, which emails the reset link.
+    USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105
     # producer expense_service; consumers budget_service, analytics_service.
     EXPENSE_CREATED = "expense.created"
     EXPENSE_UPDATED = "expense.updated"
@@ -86,6 +88,18 @@ class UserTokensRevoked(Payload):
     user_id: str
     token_version: int
     reason: str
+
+
+class PasswordResetRequested(Payload):
+    """Someone asked to reset this account's password: email ``reset_url`` to ``email``. The
+    link is a secret that works once, until ``expires_at``."""
+
+    event_type = EventType.USER_PASSWORD_RESET_REQUESTED
+
+    user_id: str
+    email: str
+    reset_url: str
+    expires_at: datetime
 
 
 class ExpenseSnapshot(Payload):
@@ -239,6 +253,7 @@ PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
         UserUpdated,
         UserDeleted,
         UserTokensRevoked,
+        PasswordResetRequested,
         ExpenseCreated,
         ExpenseUpdated,
         ExpenseDeleted,

@@ -6,6 +6,7 @@ import { Budgets } from "./pages/Budgets";
 import { Dashboard } from "./pages/Dashboard";
 import { Expenses } from "./pages/Expenses";
 import { Notifications } from "./pages/Notifications";
+import { ForgotPassword, ResetPassword } from "./pages/Recovery";
 import { Recurring } from "./pages/Recurring";
 import { Settings } from "./pages/Settings";
 import { ErrorMessage, Field, errorText } from "./ui";
@@ -112,6 +113,30 @@ export function App() {
   }, [path]);
 
   if (checking) return <p className="loading">Loading…</p>;
+
+  if (path === "/reset-password" || (!session && path === "/forgot-password")) {
+    return (
+      <>
+        {path === "/reset-password" ? (
+          <ResetPassword
+            api={api}
+            navigate={navigate}
+            onReset={() => {
+              // Every session ended with the reset, this one too.
+              api.forget();
+              setUser(null);
+              window.history.replaceState(null, "", "/signin");
+              navigate("/signin");
+              toast("Password changed. Sign in with the new one.");
+            }}
+          />
+        ) : (
+          <ForgotPassword api={api} navigate={navigate} />
+        )}
+        <Toasts toasts={toasts} />
+      </>
+    );
+  }
 
   if (!session) {
     return (
@@ -272,6 +297,19 @@ function AuthPage(props: {
           {signup ? "Sign up" : "Sign in"}
         </button>
       </form>
+      {!signup && (
+        <p>
+          <a
+            href="/forgot-password"
+            onClick={(e) => {
+              e.preventDefault();
+              props.navigate("/forgot-password");
+            }}
+          >
+            Forgot your password?
+          </a>
+        </p>
+      )}
       <p>
         {signup ? "Have an account? " : "New here? "}
         <a

@@ -372,6 +372,12 @@ export class Api {
       }),
     );
   }
+  async forgotPassword(email: string): Promise<void> {
+    await this.call("POST", "/api/auth/forgot-password", { body: { email }, auth: false });
+  }
+  async resetPassword(token: string, new_password: string): Promise<void> {
+    await this.call("POST", "/api/auth/reset-password", { body: { token, new_password }, auth: false });
+  }
   async logout(): Promise<void> {
     try {
       if (this.access) await this.call("POST", "/api/auth/logout", { body: {}, headers: { ...COOKIE_MODE } });
@@ -439,6 +445,11 @@ export class Api {
   }
   deleteRecurring(id: string): Promise<void> {
     return this.call("DELETE", `/api/recurring/${encodeURIComponent(id)}`);
+  }
+  async statementPdf(month: string): Promise<Blob> {
+    const response = await this.raw("GET", "/api/analytics/report.pdf", { query: { month } });
+    if (!response.ok) throw new ApiError({ status: response.status, detail: "the statement could not be made" });
+    return response.blob();
   }
   async exportCsv(filters: ExpenseFilters): Promise<Blob> {
     const response = await this.raw("GET", "/api/expenses/export.csv", { query: { ...filters } });
