@@ -25,13 +25,16 @@ class EventType(StrEnum):
     USER_TOKENS_REVOKED = "user.tokens_revoked"
     # producer user_service; consumer notification_service, which emails the reset link.
     USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105
-    # producer expense_service; consumers budget_service, analytics_service.
+    # producer expense_service (recurring occurrences too); consumers budget_service,
+    # analytics_service, expense_service (suggestions learn), notification_service (webhooks).
     EXPENSE_CREATED = "expense.created"
     EXPENSE_UPDATED = "expense.updated"
     EXPENSE_DELETED = "expense.deleted"
-    # producer expense_service (CSV import, one per batch of rows); consumers budget, analytics.
+    # producer expense_service (CSV import, one per batch of rows); consumers budget, analytics,
+    # expense (suggestions), notification (webhooks).
     EXPENSES_IMPORTED = "expenses.imported"
-    # producer budget_service; consumers analytics_service (+ notification for thresholds).
+    # producer budget_service; consumers analytics_service, notification_service (thresholds
+    # become notifications; all three may go to webhooks), expense_service (hard limits).
     BUDGET_UPSERTED = "budget.upserted"
     BUDGET_DELETED = "budget.deleted"
     BUDGET_THRESHOLD_REACHED = "budget.threshold_reached"
