@@ -101,10 +101,10 @@ async def on_digest_requested(
 
 HANDLERS: Subscriptions = [
     *user_directory_handlers(purge_user),
-    on(ExpenseCreated, on_expense),
-    on(ExpenseUpdated, on_expense),
-    on(ExpenseDeleted, on_expense),
-    on(ExpensesImported, on_expenses_imported),
+    on(ExpenseCreated, on_expense, replay_safe=True),
+    on(ExpenseUpdated, on_expense, replay_safe=True),
+    on(ExpenseDeleted, on_expense, replay_safe=True),
+    on(ExpensesImported, on_expenses_imported, replay_safe=True),
     *BUDGET_COPY_HANDLERS,
     on(BudgetThresholdReached, on_threshold_reached),
     on(DigestRequested, on_digest_requested),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from budget_service.storage import spent_cents
-from shared.budgets import budgets_in_force
+from shared.budgets import Budget, budgets_in_force
 from shared.events import BudgetThresholdReached
 from shared.money import from_cents, percent
 from shared.uow import UnitOfWork
@@ -29,10 +29,17 @@ def alert_id(budget_id: str, month: str, threshold_bp: int) -> str:
     return f"{budget_id}:{month}:{threshold_bp}"
 
 
-async def evaluate(uow: UnitOfWork, user_id: str, month: str, categories: set[str | None]) -> None:
+async def evaluate(
+    uow: UnitOfWork,
+    user_id: str,
+    month: str,
+    categories: set[str | None],
+    budgets: dict[str | None, Budget] | None = None,
+) -> None:
     """Fires or re-arms the alerts of the budgets in force in ``month`` for ``categories`` and
-    for the overall budget."""
-    budgets = await budgets_in_force(uow.db, user_id, month, uow.session)
+    for the overall budget (``budgets``: those in force, when the caller has read them)."""
+    if budgets is None:
+        budgets = await budgets_in_force(uow.db, user_id, month, uow.session)
     for category in sorted(categories | {None}, key=lambda c: c or ""):
         budget = budgets.get(category)
         if budget is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from budget_service.alerts import evaluate
 from budget_service.storage import add_spending, difference, lock_month, purge_user
+from shared.budgets import budgets_in_force
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import (
     EventType,
@@ -55,13 +56,19 @@ async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfW
         {"_id": expense.expense_id}, after, upsert=True, session=uow.session
     )
     await add_spending(uow.db, difference(current, after), uow.session, user_id)
-    # The expense is now counted from its event: its hard-limit reservation is done with.
-    await uow.db.reservations.delete_one(
-        {"_id": expense.expense_id, "version": {"$lte": expense.version}}, session=uow.session
-    )
+    in_force = {
+        m: await budgets_in_force(uow.db, user_id, m, uow.session) for m, _ in sorted(touched)
+    }
+    if any(budget.get("hard_limit") for budget in in_force[month].values()):
+        # The expense is now counted from its event: its hard-limit reservation is done with.
+        # (Without a hard limit in force there is none to end; one left from a limit since
+        # lifted only expires.)
+        await uow.db.reservations.delete_one(
+            {"_id": expense.expense_id, "version": {"$lte": expense.version}}, session=uow.session
+        )
     for touched_month in sorted({m for m, _ in touched}):
         categories: set[str | None] = {c for m, c in touched if m == touched_month}
-        await evaluate(uow, user_id, touched_month, categories)
+        await evaluate(uow, user_id, touched_month, categories, in_force[touched_month])
 
 
 async def on_expenses_imported(
@@ -130,8 +137,8 @@ async def catch_up(uow: UnitOfWork, user_id: str, expenses: list[ExpenseSnapshot
 
 HANDLERS: Subscriptions = [
     *user_directory_handlers(purge_user),
-    on(ExpenseCreated, on_expense),
-    on(ExpenseUpdated, on_expense),
-    on(ExpenseDeleted, on_expense),
-    on(ExpensesImported, on_expenses_imported),
+    on(ExpenseCreated, on_expense, replay_safe=True),
+    on(ExpenseUpdated, on_expense, replay_safe=True),
+    on(ExpenseDeleted, on_expense, replay_safe=True),
+    on(ExpensesImported, on_expenses_imported, replay_safe=True),
 ]

@@ -80,7 +80,7 @@ async def change_currency(body: CurrencyChange, user: CurrentUser, runtime: Runt
     async def write(uow: UnitOfWork) -> None:
         user_id = user.user_id
         profile = await uow.db.users.find_one({"_id": user_id}, session=uow.session)
-        if profile is None or profile.get("deleted"):
+        if profile is None or profile.get("deleted") or "currency" not in profile:
             raise _RefusedError(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 "your account is still being set up; retry in a moment",

@@ -24,6 +24,7 @@ from expense_service.storage import (
 )
 from expense_service.suggest import Suggester, confidence
 from shared.auth import Principal
+from shared.budgets import HARD_LIMITS
 from shared.errors import ConflictError, DomainError, InvalidError, NotFoundError, UnavailableError
 from shared.etags import IfMatch
 from shared.events import (
@@ -145,10 +146,12 @@ class Ledger:
                     f"for an expense in {expense_currency}"
                 )
             base_amount = body.base_amount
-        categories = known_categories or await self.categories(user_id)
         if body.category is None:
             raise unprocessable("category is required")
-        if body.category not in categories:
+        # A built-in category needs no read of the user's own.
+        if body.category not in BUILTIN_CATEGORIES and body.category not in (
+            categories := known_categories or await self.categories(user_id)
+        ):
             raise unprocessable(
                 f"unknown category {body.category!r}; use one of {sorted(categories)} "
                 "or create it with POST /api/categories"
@@ -195,9 +198,9 @@ class Ledger:
                 replay = await self._replay(key_id, request_hash)
                 if replay is not None:
                     return replay, False
-            if not admitted:
+            if not admitted and profile.get(HARD_LIMITS):  # else no budget can refuse it
                 await self.limits.admit(user_id, user.token, expense_id, 1, fields)
-                admitted = True
+            admitted = True
             doc = expense_document(user_id, expense_id, fields)
 
             async def write(uow: UnitOfWork, doc: Document = doc) -> None:

@@ -147,7 +147,10 @@ def webhook_handlers(queued: Callable[[], None]) -> Subscriptions:
                 queued=queued,
             )
 
-    return [on(PAYLOAD_MODELS[t], deliver) for t in WEBHOOK_EVENTS]
+    # Replay-safe: nothing is written for a user without webhooks, and a repeat finds its
+    # deliveries queued (queue_deliveries). budget.threshold_reached's notification is not, so
+    # that type is still recorded.
+    return [on(PAYLOAD_MODELS[t], deliver, replay_safe=True) for t in WEBHOOK_EVENTS]
 
 
 def build_handlers(

@@ -168,12 +168,24 @@ async def queue_deliveries(
     ]
     if not hooks:
         return 0
+    ids = {hook["_id"]: delivery_id(hook["_id"], event_id) for hook in hooks}
+    # A repeat of the event finds its deliveries queued already (their ids are the webhook's
+    # and the event's): so this handler is replay-safe, and no processed-event record is kept.
+    queued_before = {
+        doc["_id"]
+        async for doc in uow.db.webhook_deliveries.find(
+            {"_id": {"$in": list(ids.values())}}, {"_id": 1}, session=uow.session
+        )
+    }
+    hooks = [hook for hook in hooks if ids[hook["_id"]] not in queued_before]
+    if not hooks:
+        return 0
     body = delivery_body(event_type, occurred_at, data)
     now = utcnow()
     await uow.db.webhook_deliveries.insert_many(
         [
             {
-                "_id": delivery_id(hook["_id"], event_id),
+                "_id": ids[hook["_id"]],
                 "webhook_id": hook["_id"],
                 "user_id": user_id,
                 "event_type": event_type,

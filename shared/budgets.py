@@ -37,6 +37,8 @@ class Budget(TypedDict, total=False):
     deleted: bool
 
 
+HARD_LIMITS = "hard_limits"  # on a service's local profile: the account has had a hard limit
+
 # Stored budgets, typed, or plain documents (tests, a service's raw reads).
 B = TypeVar("B", Budget, dict[str, Any])
 
@@ -106,6 +108,13 @@ async def store_budget_copy(
         upsert=True,
         session=uow.session,
     )
+    if hard_limit:
+        # Marked on the local profile, which an expense's write reads anyway: an account that
+        # never had a hard limit is spared a read of its budgets on every expense. Never
+        # cleared (a stale mark costs one read, never a missed limit).
+        await uow.db.users.update_one(
+            {"_id": user_id}, {"$set": {HARD_LIMITS: True}}, upsert=True, session=uow.session
+        )
     return True
 
 

@@ -67,10 +67,15 @@ class Subscription:
 
     payload_type: type[Payload]
     handler: Handler[Any]
+    replay_safe: bool = False
 
 
-def on(payload_type: type[P], handler: Handler[P]) -> Subscription:
-    return Subscription(payload_type, handler)
+def on(payload_type: type[P], handler: Handler[P], *, replay_safe: bool = False) -> Subscription:
+    """``replay_safe``: the handler itself leaves the same state however often it runs for one
+    event (a projection that keeps each expense's newest version ignores what it has seen), so
+    the consumer need not record the event as processed: one write less per event. Only when
+    every subscription to a type is replay-safe is the record skipped."""
+    return Subscription(payload_type, handler, replay_safe)
 
 
 Subscriptions = Sequence[Subscription]
@@ -109,10 +114,20 @@ def _in_turn(chain: list[Handler[Any]]) -> Handler[Any]:
     return run
 
 
+def replay_safe_types(subscriptions: Subscriptions) -> frozenset[type[Payload]]:
+    kinds = {s.payload_type for s in subscriptions}
+    return frozenset(
+        kind
+        for kind in kinds
+        if all(s.replay_safe for s in subscriptions if s.payload_type is kind)
+    )
+
+
 class IdempotentConsumer:
     def __init__(self, transactions: Transactions, subscriptions: Subscriptions) -> None:
         self._transactions = transactions
         self.handlers = merge_handlers(subscriptions)
+        self._replay_safe = replay_safe_types(subscriptions)
         self._user_turns: dict[str | None, tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
@@ -179,7 +194,15 @@ class IdempotentConsumer:
         self, envelope: EventEnvelope, payload: Payload, handler: Handler[Any]
     ) -> bool:
         """Runs ``handler`` once per event id; returns False for an event already processed.
-        A write conflict with a concurrent transaction is retried here, not redelivered."""
+        A write conflict with a concurrent transaction is retried here, not redelivered. A
+        replay-safe type is not recorded: its handler ignores a repeat by itself."""
+        if type(payload) in self._replay_safe:
+
+            async def again_is_harmless(uow: UnitOfWork) -> None:
+                await handler(payload, EventContext.of(envelope), uow)
+
+            await self._transactions.run(again_is_harmless, attempts=30)
+            return True
 
         async def once(uow: UnitOfWork) -> None:
             try:

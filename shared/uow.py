@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from pymongo.errors import PyMongoError
 from shared.events import EventEnvelope, Payload
 from shared.log import request_id_var
 from shared.mongo import Database, Document, Mongo
-from shared.outbox import OutboxState
+from shared.outbox import CLAIM_LEASE, OutboxState
 
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 0.1
@@ -54,21 +55,31 @@ class UnitOfWork:
         self.emitted.append(envelope)
         return envelope
 
-    async def flush(self) -> list[Document]:
-        """Writes the emitted events as pending outbox entries; returns those entries."""
+    async def flush(self, claim: str | None = None) -> list[Document]:
+        """Writes the emitted events as outbox entries; returns those entries. With ``claim``
+        (this process runs a relay, which publishes them the moment this commits) they are
+        written already claimed by it, their lease running, so the relay need not claim them:
+        should the process die first, the lease runs out and any relay's sweep takes them.
+        Without, they are pending, for a sweep."""
         if not self.emitted:
             return []
         now = datetime.now(UTC)
         request_id = request_id_var.get()
+        state = {"state": OutboxState.PENDING.value, "attempts": 0, "available_at": now}
+        if claim is not None:
+            state = {
+                "state": OutboxState.IN_FLIGHT.value,
+                "attempts": 1,
+                "available_at": now + CLAIM_LEASE,
+                "claim": claim,
+            }
         entries = [
             {
                 "_id": envelope.id,
                 "envelope": envelope.model_dump(mode="json"),
-                "state": OutboxState.PENDING.value,
-                "attempts": 0,
+                **state,
                 "request_id": request_id,
                 "created_at": now,
-                "available_at": now,
             }
             for envelope in self.emitted
         ]
@@ -92,7 +103,8 @@ class Transactions:
                 async with self._mongo.transaction() as session:
                     uow = UnitOfWork(session=session, db=self._mongo.db, producer=self._producer)
                     result = await work(uow)
-                    entries = await uow.flush()
+                    claim = uuid.uuid4().hex if self._on_commit is not None else None
+                    entries = await uow.flush(claim)
             except PyMongoError as exc:
                 if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
                     # Jittered exponential backoff: processes contending for one document (a

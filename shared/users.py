@@ -34,7 +34,11 @@ class Profile(TypedDict):
 
 
 async def user_profile(db: Database, user_id: str) -> Profile | None:
-    profile = await db.users.find_one({"_id": user_id, "deleted": {"$ne": True}})
+    """The profile, once user.registered has brought it (a document may hold marks of other
+    copies, such as shared.budgets' hard-limit mark, before it does)."""
+    profile = await db.users.find_one(
+        {"_id": user_id, "deleted": {"$ne": True}, "email": {"$exists": True}}
+    )
     return cast(Profile, profile) if profile is not None else None
 
 
@@ -49,7 +53,7 @@ def user_directory_handlers(purge: PurgeUser) -> Subscriptions:
     async def on_profile(payload: UserProfile, event: EventContext, uow: UnitOfWork) -> None:
         current = await uow.db.users.find_one({"_id": payload.user_id}, session=uow.session)
         if current is not None and (
-            current.get("deleted") or current["as_of"] >= event.occurred_at
+            current.get("deleted") or ("as_of" in current and current["as_of"] >= event.occurred_at)
         ):
             return
         profile = payload.model_dump(exclude={"user_id"})

@@ -149,8 +149,11 @@ async def test_duplicated_and_shuffled_delivery_gives_the_same_state(
         assert await in_order.handle(event)
     deliveries = history + history  # every event twice
     rng.shuffle(deliveries)
-    outcomes = [await shuffled.handle(event) for event in deliveries]
-    assert outcomes.count(False) == len(history)  # each second delivery was recognised
+    for event in deliveries:
+        await shuffled.handle(event)
+    # Expense events are replay-safe: the projection's versions absorb every repeat, so the
+    # consumer keeps no processed-event record for them.
+    assert await shuffled_db.db.processed_events.count_documents({}) == 0
 
     expected = await state_of(in_order_db)
     assert await state_of(shuffled_db) == expected

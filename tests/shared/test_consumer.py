@@ -90,3 +90,30 @@ async def test_malformed_and_failing_messages_end_in_the_dead_letter_queue(parts
     assert await eventually(both_dead_lettered, timeout=10)
     assert await count_in_queue(parts.amqp_url, queue) == 0
     assert await parts.mongo.db.processed_events.count_documents({}) == 0
+
+
+async def test_a_replay_safe_type_is_not_recorded(parts: Parts) -> None:
+    """A handler that ignores what it has seen (here: a version check) needs no processed-event
+    record; the same event three times still changes the state once."""
+
+    async def keep_newest(revoked: UserTokensRevoked, event: EventContext, uow: UnitOfWork) -> None:
+        await uow.db.versions.update_one(
+            {"_id": revoked.user_id, "v": {"$lt": revoked.token_version}},
+            {"$set": {"v": revoked.token_version}, "$inc": {"writes": 1}},
+            upsert=False,
+            session=uow.session,
+        )
+
+    await parts.mongo.db.versions.insert_one({"_id": "u1", "v": 0, "writes": 0})
+    consumer = IdempotentConsumer(
+        parts.transactions, [on(UserTokensRevoked, keep_newest, replay_safe=True)]
+    )
+    envelope = EventEnvelope.of(
+        UserTokensRevoked(user_id="u1", token_version=3, reason="test"),
+        producer="tests",
+        user_id="u1",
+    )
+    assert [await consumer.handle(envelope) for _ in range(3)] == [True, True, True]
+    doc = await parts.mongo.db.versions.find_one({"_id": "u1"})
+    assert doc == {"_id": "u1", "v": 3, "writes": 1}
+    assert await parts.mongo.db.processed_events.count_documents({}) == 0

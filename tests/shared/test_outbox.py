@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -28,10 +30,16 @@ async def test_change_and_event_commit_together_and_relay_publishes(parts: Parts
         assert await parts.mongo.db.things.count_documents({}) == 1
         entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
         assert entry is not None
-        assert entry["state"] == OutboxState.PENDING
+        # Written already claimed by this process, whose relay publishes it from memory.
+        assert entry["state"] == OutboxState.IN_FLIGHT
+        assert entry["claim"]
+        assert await parts.relay.relay_batch() == 0  # a sweep leaves it alone: its lease runs
 
-        assert await parts.relay.relay_batch() == 1
-        assert await eventually(lambda: asyncio.sleep(0, tap.messages))
+        relay = asyncio.create_task(parts.relay.run())
+        try:
+            assert await eventually(lambda: asyncio.sleep(0, tap.messages))
+        finally:
+            relay.cancel()
         [body] = tap.bodies()
         assert body["id"] == envelope.id
         assert body["type"] == "user.deleted"
@@ -66,10 +74,16 @@ async def test_unroutable_event_fails_loudly_and_stays_pending(parts: Parts) -> 
         return uow.emit(UserDeleted(user_id="u1"), user_id="u1")
 
     envelope = await parts.transactions.run(work)
-    assert await parts.relay.relay_batch() == 0
-    entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
-    assert entry is not None
-    assert entry["state"] == OutboxState.PENDING
+    relay = asyncio.create_task(parts.relay.run())
+
+    async def refused() -> dict[str, Any] | None:
+        entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
+        return entry if entry and entry["state"] == OutboxState.PENDING else None
+
+    try:
+        entry = await eventually(refused, what="the refused publish back to pending")
+    finally:
+        relay.cancel()
     assert entry["attempts"] == 1
     assert "NO_ROUTE" in entry["last_error"]
 
@@ -114,3 +128,24 @@ async def test_an_entry_left_by_a_crashed_process_is_swept_up(parts: Parts) -> N
         finally:
             relay.cancel()
     assert tap.bodies()[0]["data"] == {"user_id": "u3"}
+
+
+async def test_a_claimed_entry_of_a_crashed_process_is_swept_up_after_its_lease(
+    parts: Parts,
+) -> None:
+    """Written claimed by a process that died before publishing: once its lease has run out
+    (moved into the past here, as 30 s would), a sweep publishes it."""
+    async with event_tap(parts.amqp_url, parts.names.exchange, "user.deleted") as tap:
+        async with parts.mongo.transaction() as session:
+            uow = UnitOfWork(session=session, db=parts.mongo.db, producer="crashed")
+            envelope = uow.emit(UserDeleted(user_id="u4"), user_id="u4")
+            await uow.flush(claim="a-process-that-died")
+        assert await parts.relay.relay_batch() == 0  # its lease still runs
+        await parts.mongo.db.outbox.update_one(
+            {"_id": envelope.id}, {"$set": {"available_at": datetime.now(UTC) - timedelta(1)}}
+        )
+        assert await parts.relay.relay_batch() == 1
+        assert await eventually(lambda: asyncio.sleep(0, len(tap.messages) == 1))
+    entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
+    assert entry is not None
+    assert entry["state"] == OutboxState.SENT
