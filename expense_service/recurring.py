@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from expense_service.ledger import Ledger, mark_has_data
+from expense_service.ledger import Ledger, count_months, mark_has_data
 from expense_service.models import (
     ExpenseFields,
     RecurringFields,
@@ -35,7 +36,7 @@ from expense_service.storage import expense_document, snapshot
 from shared import clock
 from shared.errors import NotFoundError
 from shared.etags import IfMatch
-from shared.events import ExpenseCreated
+from shared.events import ExpenseCreated, ExpensesImported, ExpenseSnapshot
 from shared.money import from_cents
 from shared.mongo import Database, Document, utcnow
 from shared.month import Month
@@ -370,6 +371,13 @@ class RecurringRules:
             }
             for index, when in batch
         ]
+        # The profile first: a write conflict with another writer shows before the inserts.
+        await count_months(uow, user_id, Counter(doc["month"] for doc in docs))
         await uow.db.expenses.insert_many(docs, session=uow.session)
-        for doc in docs:
-            uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
+        if len(docs) == 1:
+            uow.emit(ExpenseCreated(**snapshot(docs[0])), user_id=user_id)
+        else:  # a catch-up: one event for the batch, as an import's (consumers apply it in bulk)
+            uow.emit(
+                ExpensesImported(expenses=[ExpenseSnapshot(**snapshot(doc)) for doc in docs]),
+                user_id=user_id,
+            )

@@ -54,7 +54,14 @@ from expense_service.models import (
     Tag,
 )
 from expense_service.recurring import RecurringRules, recurring_out
-from expense_service.storage import ExpenseFilter, expense_out, sort_spec
+from expense_service.storage import (
+    MONTHS,
+    MONTHS_COUNTED,
+    ExpenseFilter,
+    expense_out,
+    month_window,
+    sort_spec,
+)
 from expense_service.suggest import ALTERNATIVES, confidence
 from shared.auth import CurrentUser
 from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, etag
@@ -134,9 +141,18 @@ recurring = APIRouter(prefix="/api/recurring", tags=["recurring"])
 async def _page(
     runtime: Runtime, user_id: str, filters: ExpenseFilter, sort: SortOrder, limit: int, offset: int
 ) -> ExpensePage:
-    query = filters.query(user_id)
-    total = await runtime.db.expenses.count_documents(query)
-    cursor = runtime.db.expenses.find(query).sort(sort_spec(sort)).skip(offset).limit(limit)
+    profile = await runtime.db.users.find_one({"_id": user_id}, {MONTHS: 1, MONTHS_COUNTED: 1})
+    window = (
+        month_window(user_id, profile.get(MONTHS, {}), filters, sort, limit, offset)
+        if profile is not None and profile.get(MONTHS_COUNTED)
+        else None
+    )
+    if window is not None:  # a page by date: only the months it shows are read
+        query, skip, total = window.query, window.skip, window.total
+    else:
+        query, skip = filters.query(user_id), offset
+        total = await runtime.db.expenses.count_documents(query)
+    cursor = runtime.db.expenses.find(query).sort(sort_spec(sort)).skip(skip).limit(limit)
     items = [expense_out(doc) async for doc in cursor]
     return ExpensePage(items=items, total=total, limit=limit, offset=offset)
 
