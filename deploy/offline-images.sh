@@ -61,7 +61,7 @@ wanted() {
 }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf --one-file-system "$work"' EXIT
 
 context() {  # a fresh build context holding the named files of deploy/offline/
   local dir="$work/$1"
@@ -85,9 +85,22 @@ build() {  # build IMAGE DOCKERFILE CONTEXT [docker build args...]
     awk '{printf "%d MB", $1 / 1e6}'))"
 }
 
+slim() {  # as Docker's official Debian images: no manuals, translations or recommended packages
+  local rootfs=${1:?}
+  case $rootfs in "$work"/?*) ;; *) exit 1 ;; esac # only ever the new root, never the host's
+  printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' \
+    'path-exclude=/usr/share/man/*' 'path-exclude=/usr/share/info/*' \
+    'path-exclude=/usr/share/locale/*' >"$rootfs/etc/dpkg/dpkg.cfg.d/slim"
+  printf '%s\n' 'APT::Install-Recommends "false";' 'APT::Install-Suggests "false";' \
+    >"$rootfs/etc/apt/apt.conf.d/90slim"
+  find "$rootfs/usr/share/doc" -type f ! -name copyright -delete
+  rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/* \
+    "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin
+}
+
 base_image() {
   if present "$BASE" && ! $rebuild; then return; fi
-  local tarball="$CACHE/debian-$SUITE-minbase.tar.gz"
+  local tarball="$CACHE/debian-$SUITE-minbase-slim.tar.gz"
   if [ ! -s "$tarball" ]; then
     command -v debootstrap >/dev/null || {
       say "debootstrap is missing: apt-get install debootstrap"
@@ -104,7 +117,7 @@ deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
 deb ${MIRROR%/debian}/debian-security $SUITE-security main
 EOF
-    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb
+    slim "$rootfs"
     mkdir -p "$CACHE"
     tar -C "$rootfs" --numeric-owner -czf "$tarball.part" . && mv "$tarball.part" "$tarball"
   fi

@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         http=protocol_with(limits),
         access_log=False,
+        # uvicorn's own lines go through the root logger, which the app configures: JSON too.
+        log_config=None,
         proxy_headers=False,
         server_header=False,
         timeout_keep_alive=int(limits.keepalive_timeout),
