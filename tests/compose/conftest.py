@@ -1,6 +1,6 @@
 """The compose stack for real: docker-compose.yml built, started and driven through the gateway.
 
-Needs a Docker engine; without one the whole directory is skipped with one line. Where no
+Needs a Docker engine; without one test_compose.py is skipped as a whole, in one line. Where no
 registry is reachable, deploy/offline-images.sh builds the stand-in base images first and
 deploy/docker-compose.offline.yml is added. The project name is the test's own, only the
 gateway (and RabbitMQ's management UI, on 127.0.0.1) is published, on free ports, and
@@ -35,6 +35,12 @@ SERVICES = (
 )
 OFFLINE_OVERRIDE = ROOT / "deploy" / "docker-compose.offline.yml"
 TEST_OVERRIDE = Path(__file__).with_name("docker-compose.test.yml")
+
+
+NO_ENGINE = (
+    "compose test: no Docker engine answers `docker info` "
+    "(apt-get install docker.io docker-compose, then start dockerd)"
+)
 
 
 def engine_answers() -> bool:
@@ -158,11 +164,6 @@ class Compose:
 
 @pytest.fixture(scope="session")
 def compose() -> Iterator[Compose]:
-    if not engine_answers():
-        pytest.skip(
-            "compose test: no Docker engine answers `docker info` "
-            "(apt-get install docker.io docker-compose, then start dockerd)"
-        )
     command = compose_command()
     started = time.monotonic()
     images = subprocess.run(

@@ -19,8 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.compose.conftest import SERVICES, Compose
+from tests.compose.conftest import NO_ENGINE, SERVICES, Compose, engine_answers
 from tests.support import Account, SseListener, eventually, listening, register_and_login
+
+if not engine_answers():
+    pytest.skip(NO_ENGINE, allow_module_level=True)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
