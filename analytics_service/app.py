@@ -16,9 +16,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="analytics_service",
-        description="Summaries, trends, budget vs actual, insights and forecasts.",
+        description="Summaries, trends, budget vs actual, insights, forecasts and the weekly "
+        "digest's content.",
         routers=[router],
         create_indexes=create_indexes,
         handlers=HANDLERS,
-        emits_events=False,
     )

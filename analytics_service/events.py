@@ -1,14 +1,17 @@
 """Events analytics_service consumes: expense.* into the projection and rollups (storage),
 budget.* into its copy of budgets (shared.budgets), budget.threshold_reached into a record of
-alerts, and user.* for profiles and purging (shared.users)."""
+alerts, user.* for profiles and purging (shared.users), and digest.requested, which it answers
+with the week's digest.compiled."""
 
 from __future__ import annotations
 
+from analytics_service.reports import Reports
 from analytics_service.storage import apply_batch, apply_difference, purge_user
 from shared.budgets import BUDGET_COPY_HANDLERS
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import (
     BudgetThresholdReached,
+    DigestRequested,
     EventType,
     ExpenseCreated,
     ExpenseDeleted,
@@ -84,6 +87,18 @@ async def on_threshold_reached(
     )
 
 
+async def on_digest_requested(
+    request: DigestRequested, event: EventContext, uow: UnitOfWork
+) -> None:
+    """Compiled from the rollups as they stand (events still in flight miss this digest, as
+    they would miss a report read at the same moment); the answer goes out through the outbox
+    with the processed-event mark, so each request is answered once."""
+    if event.user_id is None:
+        return
+    reports = Reports(uow.db, event.user_id)
+    uow.emit(await reports.digest(request), user_id=event.user_id)
+
+
 HANDLERS: Subscriptions = [
     *user_directory_handlers(purge_user),
     on(ExpenseCreated, on_expense),
@@ -92,4 +107,5 @@ HANDLERS: Subscriptions = [
     on(ExpensesImported, on_expenses_imported),
     *BUDGET_COPY_HANDLERS,
     on(BudgetThresholdReached, on_threshold_reached),
+    on(DigestRequested, on_digest_requested),
 ]

@@ -11,7 +11,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +29,15 @@ from analytics_service.models import (
     Weekly,
     WeekTotal,
 )
+from analytics_service.pdf_report import BudgetLine, CategoryLine, ExpenseLine, Statement
 from shared.budgets import Budget, budgets_in_force
+from shared.events import (
+    DigestBudget,
+    DigestCategory,
+    DigestCompiled,
+    DigestExpense,
+    DigestRequested,
+)
 from shared.money import from_cents, percent, share
 from shared.mongo import Database, Document
 from shared.month import Month
@@ -426,6 +434,154 @@ class Reports:
                 for c, s in sorted(by_category.items(), key=lambda i: (-i[1], i[0]))
             ],
             budgets=budgets,
+        )
+
+    async def digest(self, request: DigestRequested) -> DigestCompiled:
+        """The weekly digest of ``request``'s 7 days: spent and income, the top categories
+        against the week before, budgets that at this pace pass their limit this month, and
+        expenses far above the user's usual for their category."""
+        currency, _ = await self.profile()
+        start, end = request.start, request.end
+        week_before = start - timedelta(days=7)
+        docs = await self.daily_docs(week_before, end)
+        spent: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # category: [this, before]
+        income = 0
+        for doc in docs:
+            this_week = doc["date"] >= start.isoformat()
+            if doc["kind"] == "income":
+                income += doc["total_cents"] if this_week else 0
+            else:
+                spent[doc["category"]][0 if this_week else 1] += doc["total_cents"]
+        top = sorted(
+            ((c, now, then) for c, (now, then) in spent.items() if now),
+            key=lambda item: (-item[1], item[0]),
+        )[:3]
+        forecast = await self.forecast(Month.key_of(end))
+        at_risk = [
+            DigestBudget(
+                category=b.category,
+                limit=b.amount,
+                spent=b.spent,
+                projected=b.projected,
+                reaches_limit_on=b.reaches_limit_on,
+                text=b.text,
+            )
+            for b in forecast.budgets
+            if b.reaches_limit_on is not None or b.projected >= b.amount
+        ]
+        unusual = await self.unusual_between(start, end)
+        return DigestCompiled(
+            digest_id=request.digest_id,
+            start=start,
+            end=end,
+            currency=currency,
+            spent=from_cents(sum(now for now, _ in spent.values())),
+            income=from_cents(income),
+            top_categories=[
+                DigestCategory(
+                    category=category,
+                    spent=from_cents(now),
+                    previous=from_cents(then),
+                    change_percent=percent(now - then, then, "1") if then else None,
+                )
+                for category, now, then in top
+            ],
+            budgets_at_risk=at_risk,
+            unusual=unusual,
+        )
+
+    async def unusual_between(self, start: date, end: date) -> list[DigestExpense]:
+        history = [
+            doc
+            async for doc in self.db.expense_projection.find(
+                {
+                    "user_id": self.user_id,
+                    "kind": "expense",
+                    "deleted": False,
+                    "date": {
+                        "$gte": (start - timedelta(days=365)).isoformat(),
+                        "$lt": (end + timedelta(days=1)).isoformat(),
+                    },
+                }
+            )
+        ]
+        found = []
+        for doc in sorted(history, key=lambda d: d["date"]):
+            if doc["date"] < start.isoformat():
+                continue
+            others = [
+                h["amount_cents"]
+                for h in history
+                if h["category"] == doc["category"] and h["_id"] != doc["_id"]
+            ]
+            if is_unusual(doc["amount_cents"], others):
+                found.append(
+                    DigestExpense(
+                        expense_id=doc["_id"],
+                        date=date.fromisoformat(doc["date"]),
+                        category=doc["category"],
+                        description=doc["description"],
+                        amount=from_cents(doc["amount_cents"]),
+                        typical=from_cents(int(statistics.median(others))),
+                    )
+                )
+        return found
+
+    async def statement(self, month: str) -> Statement:
+        """The monthly statement's figures (pdf_report renders them)."""
+        profile, now = await profile_and_now(self.db, self.user_id)
+        currency = profile["currency"] if profile else "?"
+        previous = str(Month.parse(month).previous())
+        this, before = await self.month_summary(month), await self.month_summary(previous)
+        earlier = {c.category: c.total for c in before.categories}
+        budgets = []
+        in_force = await self.budgets_in_force(month)
+        for line in await self.budget_vs_actual(month):
+            first = (in_force.get(line.category) or {}).get("thresholds_bp") or [8000]
+            used = line.spent * 10_000
+            state = (
+                "exceeded"
+                if line.spent >= line.amount
+                else "warning"
+                if used >= first[0] * line.amount
+                else "ok"
+            )
+            name = "Overall" if line.category is None else line.category
+            budgets.append(BudgetLine(name, line.amount, line.spent, line.percent_used, state))
+        expenses = [
+            doc
+            async for doc in self.db.expense_projection.find(
+                {"user_id": self.user_id, "month": month, "kind": "expense", "deleted": False}
+            )
+        ]
+        largest = sorted(expenses, key=lambda d: (-d["amount_cents"], d["date"]))[:10]
+        owner = (profile.get("name") or profile["email"]) if profile else self.user_id
+        return Statement(
+            month=month,
+            title=f"Statement for {Month.parse(month).first:%B %Y}",
+            owner=owner,
+            currency=currency,
+            timezone=profile["timezone"] if profile else "UTC",
+            generated=now.astimezone(UTC),
+            income=this.income,
+            expense=this.expense,
+            savings=this.savings,
+            previous_income=before.income,
+            previous_expense=before.expense,
+            categories=[
+                CategoryLine(c.category, c.total, c.share, earlier.get(c.category, Decimal(0)))
+                for c in this.categories
+            ],
+            budgets=budgets,
+            largest=[
+                ExpenseLine(
+                    date.fromisoformat(d["date"]),
+                    d["description"],
+                    d["category"],
+                    from_cents(d["amount_cents"]),
+                )
+                for d in largest
+            ],
         )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import StreamingResponse
 
 from analytics_service.models import (
     BudgetActual,
@@ -15,6 +17,7 @@ from analytics_service.models import (
     Trends,
     Weekly,
 )
+from analytics_service.pdf_report import render
 from analytics_service.reports import Reports
 from shared.auth import CurrentUser
 from shared.month import Month as CalendarMonth
@@ -115,3 +118,27 @@ async def insights(reports: ReportsDep, month: MonthQuery = None) -> Insights:
 )
 async def forecast(reports: ReportsDep, month: MonthQuery = None) -> Forecast:
     return await reports.forecast(await this_month(reports, month))
+
+
+@router.get(
+    "/report.pdf",
+    response_class=StreamingResponse,
+    summary="The month's statement as PDF",
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def report_pdf(reports: ReportsDep, month: MonthQuery = None) -> StreamingResponse:
+    """One to three pages in your currency and time zone: income, expenses and savings against
+    the month before; every budget with spent, limit and state; spending by category as a
+    chart and a table; the largest expenses."""
+    month = await this_month(reports, month)
+    statement = await reports.statement(month)
+    document = await asyncio.to_thread(render, statement)  # CPU work, off the event loop
+    chunk = 64 * 1024
+    return StreamingResponse(
+        iter([document[i : i + chunk] for i in range(0, len(document), chunk)]),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="statement-{month}.pdf"',
+            "Content-Length": str(len(document)),
+        },
+    )

@@ -138,6 +138,7 @@ class Stack:
         }
         if name == "user_service":
             settings["DATA_DIR"] = str(self.data_dir / name)
+            settings["PUBLIC_URL"] = self.gateway_url  # where reset links point
         if name == "expense_service":
             settings["BUDGET_SERVICE_URL"] = self.service_url("budget_service")
         if name in ("budget_service", "user_service"):

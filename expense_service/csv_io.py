@@ -293,7 +293,7 @@ def _fields(
         fields["amount"] = amount.lstrip("-+")
         if isinstance(fields.get("base_amount"), str):
             fields["base_amount"] = fields["base_amount"].lstrip("-+")
-    fields.setdefault("category", "other")
+    # No category: the import files it under the suggestion when confident, else "other".
     return fields
 
 

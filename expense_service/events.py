@@ -1,14 +1,58 @@
 """Events expense_service consumes: user.* for the local profiles (shared.users), budget.* to
-know which expenses fall under a hard limit (shared.budgets, expense_service.limits)."""
+know which expenses fall under a hard limit (shared.budgets, expense_service.limits), and its own
+expense.* so that category suggestions learn from every filing and correction (suggest)."""
 
 from __future__ import annotations
 
 from expense_service.storage import purge_user
+from expense_service.suggest import Counts, Labelled, Suggester
 from shared.budgets import BUDGET_COPY_HANDLERS
-from shared.consumer import Subscriptions
+from shared.consumer import EventContext, Subscriptions, on
+from shared.events import (
+    ExpenseCreated,
+    ExpenseDeleted,
+    ExpensesImported,
+    ExpenseUpdated,
+)
+from shared.uow import UnitOfWork
 from shared.users import user_directory_handlers
 
-HANDLERS: Subscriptions = [
-    *user_directory_handlers(purge_user),
-    *BUDGET_COPY_HANDLERS,
-]
+
+def handlers(prior: Counts) -> Subscriptions:
+    def suggester(uow: UnitOfWork) -> Suggester:
+        return Suggester(uow.db, prior)
+
+    async def created(expense: ExpenseCreated, event: EventContext, uow: UnitOfWork) -> None:
+        await learn(uow, event, [(expense.description, expense.category, 1)])
+
+    async def imported(batch: ExpensesImported, event: EventContext, uow: UnitOfWork) -> None:
+        await learn(uow, event, [(e.description, e.category, 1) for e in batch.expenses])
+
+    async def updated(change: ExpenseUpdated, event: EventContext, uow: UnitOfWork) -> None:
+        before = change.previous
+        if (before.description, before.category) != (change.description, change.category):
+            # A correction: the old filing is forgotten and the new one learnt.
+            await learn(
+                uow,
+                event,
+                [
+                    (before.description, before.category, -1),
+                    (change.description, change.category, 1),
+                ],
+            )
+
+    async def deleted(expense: ExpenseDeleted, event: EventContext, uow: UnitOfWork) -> None:
+        await learn(uow, event, [(expense.description, expense.category, -1)])
+
+    async def learn(uow: UnitOfWork, event: EventContext, labelled: list[Labelled]) -> None:
+        if event.user_id is not None:
+            await suggester(uow).learn(uow, event.user_id, labelled)
+
+    return [
+        *user_directory_handlers(purge_user),
+        *BUDGET_COPY_HANDLERS,
+        on(ExpenseCreated, created),
+        on(ExpenseUpdated, updated),
+        on(ExpenseDeleted, deleted),
+        on(ExpensesImported, imported),
+    ]

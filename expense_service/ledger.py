@@ -22,6 +22,7 @@ from expense_service.storage import (
     new_expense_id,
     snapshot,
 )
+from expense_service.suggest import Suggester, confidence
 from shared.auth import Principal
 from shared.errors import ConflictError, DomainError, InvalidError, NotFoundError, UnavailableError
 from shared.etags import IfMatch
@@ -41,6 +42,7 @@ from shared.users import Profile, user_profile
 
 PROFILE_WAIT_SECONDS = 3.0
 IMPORT_BATCH = 2000
+FALLBACK_CATEGORY = "other"  # an imported row without a category, and no confident suggestion
 
 
 def unprocessable(detail: str) -> InvalidError:
@@ -61,6 +63,9 @@ class Ledger:
     db: Database
     transactions: Transactions
     limits: HardLimits
+    suggester: Suggester | None = None
+    # A suggestion at least this sure files an expense that came without a category.
+    file_at_confidence: float = 0.7
 
     # -- reading what a write needs ----------------------------------------------------------
 
@@ -85,6 +90,36 @@ class Ledger:
     async def categories(self, user_id: str) -> set[str]:
         own = {doc["key"] async for doc in self.db.categories.find({"user_id": user_id})}
         return set(BUILTIN_CATEGORIES) | own
+
+    async def filed(
+        self, user_id: str, bodies: list[ExpenseFields]
+    ) -> list[tuple[ExpenseFields, bool] | str]:
+        """Each body with a category: its own, or (True) the suggestion when it is confident;
+        where there is none, why not. One model read for all of them (an import)."""
+        missing = [body.description for body in bodies if body.category is None]
+        rankings = (
+            await self.suggester.suggest_many(user_id, missing)
+            if missing and self.suggester is not None
+            else [[] for _ in missing]
+        )
+        filed: list[tuple[ExpenseFields, bool] | str] = []
+        suggestions = iter(rankings)
+        for body in bodies:
+            if body.category is not None:
+                filed.append((body, False))
+                continue
+            ranking = next(suggestions)
+            if ranking and ranking[0][1] >= self.file_at_confidence:
+                filed.append((body.model_copy(update={"category": ranking[0][0]}), True))
+            elif ranking:
+                best, sure = ranking[0]
+                filed.append(
+                    f"category is required: the best suggestion, {best!r}, is only "
+                    f"{confidence(sure)} sure (at least {self.file_at_confidence} files it)"
+                )
+            else:
+                filed.append("category is required (no suggestion without a description)")
+        return filed
 
     async def stored_fields(
         self,
@@ -111,6 +146,8 @@ class Ledger:
                 )
             base_amount = body.base_amount
         categories = known_categories or await self.categories(user_id)
+        if body.category is None:
+            raise unprocessable("category is required")
         if body.category not in categories:
             raise unprocessable(
                 f"unknown category {body.category!r}; use one of {sorted(categories)} "
@@ -144,7 +181,13 @@ class Ledger:
         key_id = f"{user_id}:{idempotency_key}" if idempotency_key else None
         request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
         profile = await self.profile(user_id)
+        (filed,) = await self.filed(user_id, [body])
+        if isinstance(filed, str):
+            raise unprocessable(filed)
+        body, suggested = filed
         fields = await self.stored_fields(user_id, body, currency=profile["currency"])
+        if suggested:
+            fields["category_suggested"] = True
         expense_id = new_expense_id()
         admitted = False
         for _ in range(50):
@@ -286,7 +329,14 @@ class Ledger:
         outcome = ImportOutcome()
         seen: dict[str, int] = {}
         prepared: list[tuple[int, str, dict[str, Any]]] = []
-        for line, body in rows:
+        filed = await self.filed(user_id, [body for _, body in rows])
+        for (line, body), category in zip(rows, filed, strict=True):
+            suggested = False
+            if isinstance(category, str):
+                body = body.model_copy(update={"category": FALLBACK_CATEGORY})
+            else:
+                body, suggested = category
+            assert body.category is not None
             if body.category not in categories:
                 categories.add(body.category)
                 outcome.created_categories.append(body.category)
@@ -295,6 +345,8 @@ class Ledger:
             except DomainError as exc:
                 outcome.problems.append(ImportProblem(line=line, detail=exc.detail))
                 continue
+            if suggested:
+                fields["category_suggested"] = True
             content = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
             seen[content] = seen.get(content, 0) + 1
             key = f"{user_id}:{content}:{seen[content]}"
@@ -426,6 +478,8 @@ async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any
     if not changed:
         return current
     updated = {**current, **changed, "updated_at": utcnow(), "version": current["version"] + 1}
+    if "category" in changed:
+        updated.pop("category_suggested", None)  # the user chose it
     result = await uow.db.expenses.replace_one(
         {"_id": current["_id"], "version": current["version"]}, updated, session=uow.session
     )

@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from expense_service.schedule import Frequency
 from shared.money import Money, MoneyTotal
-from shared.types import CalendarDate, CategoryName, CurrencyCode, Month
+from shared.types import CalendarDate, CategoryName, CurrencyCode, Flag, Month
 
 
 class Kind(StrEnum):
@@ -69,7 +70,12 @@ class ExpenseFields(Body):
         description="The amount in the user's currency: required when `currency` differs from "
         "it, equal to `amount` (or left out) when it does not",
     )
-    category: CategoryName
+    category: CategoryName | None = Field(
+        default=None,
+        description="Left out: filed under the suggested category (POST "
+        "/api/expenses/suggest-category) when the suggestion is confident enough, and "
+        "`category_suggested` says so; otherwise 422",
+    )
     description: Description = ""
     date: CalendarDate
     tags: Tags = Field(default_factory=list)
@@ -106,6 +112,14 @@ class ExpenseOut(BaseModel):
     description: str
     date: dt.date
     tags: list[str]
+    recurring_id: str | None = Field(
+        default=None, description="The recurring rule that created it, if one did"
+    )
+    category_suggested: bool = Field(
+        default=False,
+        description="True when the service chose the category (none was given); a later "
+        "change of category makes it false",
+    )
     created_at: datetime
     updated_at: datetime
     version: int
@@ -193,3 +207,110 @@ class ImportJob(BaseModel):
     detail: str | None = Field(description="why a failed or interrupted import stopped")
     created_at: datetime
     finished_at: datetime | None
+
+
+# -- recurring rules -------------------------------------------------------------------------
+
+
+class RecurringFields(Body):
+    """A recurring expense or income: what each occurrence records, and when they fall."""
+
+    amount: Money
+    currency: CurrencyCode | None = Field(default=None, description="as for an expense")
+    base_amount: Money | None = Field(default=None, description="as for an expense")
+    category: CategoryName
+    description: Description = ""
+    tags: Tags = Field(default_factory=list)
+    kind: Kind = Kind.EXPENSE
+    frequency: Frequency
+    interval: int = Field(default=1, ge=1, le=1000, description="every N days/weeks/...")
+    start_date: CalendarDate = Field(description="the first occurrence; may be in the past")
+    end_date: CalendarDate | None = Field(default=None, description="the last possible date")
+    count: int | None = Field(default=None, ge=1, le=10_000, description="how many occurrences")
+
+    @model_validator(mode="after")
+    def _one_end(self) -> RecurringFields:
+        if self.end_date is not None and self.count is not None:
+            raise ValueError("give end_date or count, not both")
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class RecurringPatch(Body):
+    """Changes apply to future occurrences only; what a rule created stays as it is."""
+
+    paused: Flag | None = Field(default=None, description="false resumes")
+    skip_next: Literal[True] | None = Field(
+        default=None, description="true: the next occurrence is not created"
+    )
+    amount: Money | None = None
+    currency: CurrencyCode | None = None
+    base_amount: Money | None = None
+    category: CategoryName | None = None
+    description: Description | None = None
+    tags: Tags | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> RecurringPatch:
+        nulls = [
+            k for k in self.model_fields_set if getattr(self, k) is None and k != "base_amount"
+        ]
+        if nulls:
+            raise ValueError(f"these fields cannot be null: {', '.join(sorted(nulls))}")
+        return self
+
+
+class RecurringOut(BaseModel):
+    id: str
+    kind: Kind
+    amount: MoneyTotal
+    currency: str
+    base_amount: MoneyTotal
+    category: str
+    description: str
+    tags: list[str]
+    frequency: Frequency
+    interval: int
+    start_date: dt.date
+    end_date: dt.date | None
+    count: int | None
+    paused: bool
+    next_date: dt.date | None = Field(description="null when the rule has ended")
+    upcoming: list[dt.date] = Field(description="the next few dates, next_date first")
+    created: int = Field(description="occurrences created so far")
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class RecurringPage(BaseModel):
+    items: list[RecurringOut]
+    total: int
+    limit: int
+    offset: int
+
+
+# -- category suggestion ---------------------------------------------------------------------
+
+
+class SuggestionIn(Body):
+    description: Annotated[str, Field(min_length=1, max_length=500)]
+    amount: Money | None = None
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> SuggestionIn:
+        if not self.description.strip():
+            raise ValueError("description is empty")
+        return self
+
+
+class RankedCategory(BaseModel):
+    category: str
+    confidence: Decimal = Field(ge=0, le=1)
+
+
+class Suggestion(BaseModel):
+    category: str
+    confidence: Decimal = Field(ge=0, le=1, description="0 to 1")
+    alternatives: list[RankedCategory] = Field(description="the next most likely, best first")

@@ -31,7 +31,6 @@ from expense_service.ledger import (
     fields_for_patch,
     unprocessable,
 )
-from expense_service.limits import HardLimits
 from expense_service.models import (
     CategoryIn,
     CategoryOut,
@@ -44,10 +43,19 @@ from expense_service.models import (
     Kind,
     MonthlyTotals,
     MonthSummary,
+    RankedCategory,
+    RecurringFields,
+    RecurringOut,
+    RecurringPage,
+    RecurringPatch,
     SortOrder,
+    Suggestion,
+    SuggestionIn,
     Tag,
 )
+from expense_service.recurring import RecurringRules, recurring_out
 from expense_service.storage import ExpenseFilter, expense_out, sort_spec
+from expense_service.suggest import ALTERNATIVES, confidence
 from shared.auth import CurrentUser
 from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, etag
 from shared.ids import uuid_or_no_route
@@ -62,11 +70,20 @@ IMPORT_MAX_ROWS = 50_000
 
 
 def get_ledger(runtime: Runtime, request: Request) -> Ledger:
-    limits: HardLimits = request.app.state.hard_limits
-    return Ledger(runtime.db, runtime.transactions, limits)
+    state = request.app.state
+    return Ledger(
+        runtime.db, runtime.transactions, state.hard_limits, state.suggester, state.file_at
+    )
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+
+def get_rules(ledger: LedgerDep, request: Request) -> RecurringRules:
+    return RecurringRules(ledger, request.app.state.recurring_scheduler)
+
+
+RulesDep = Annotated[RecurringRules, Depends(get_rules)]
 AmountQuery = Annotated[
     Decimal | None,
     BeforeValidator(plain_decimal),
@@ -111,6 +128,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 expenses = APIRouter(prefix="/api/expenses", tags=["expenses"])
 categories = APIRouter(prefix="/api/categories", tags=["categories"])
+recurring = APIRouter(prefix="/api/recurring", tags=["recurring"])
 
 
 async def _page(
@@ -153,6 +171,30 @@ async def create_expense(
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return expense
+
+
+@expenses.post(
+    "/suggest-category",
+    response_model=Suggestion,
+    summary="Suggest a category for a description, learnt from your own filing",
+)
+async def suggest_category(body: SuggestionIn, user: CurrentUser, ledger: LedgerDep) -> Suggestion:
+    """Ranked by how you have filed similar descriptions before (your own categories
+    included, and your corrections), and, for a new account, by built-in keywords. Case, store
+    numbers, card digits, dates and payment words ("POS", "VISA") do not matter. `amount` is
+    accepted for the future and not used yet."""
+    assert ledger.suggester is not None
+    ranking = await ledger.suggester.suggest(user.user_id, body.description)
+    if not ranking:
+        raise unprocessable("the description has no words to go by")
+    (best, sure), *rest = ranking
+    return Suggestion(
+        category=best,
+        confidence=confidence(sure),
+        alternatives=[
+            RankedCategory(category=c, confidence=confidence(p)) for c, p in rest[:ALTERNATIVES]
+        ],
+    )
 
 
 @expenses.get("", response_model=ExpensePage, summary="List, filter, sort and page")
@@ -499,3 +541,84 @@ async def delete_category(
     ordinary update with its `expense.updated` event, so budgets and analytics follow.
     Built-in categories cannot be deleted."""
     await ledger.delete_category(user.user_id, category_id, move_to)
+
+
+# -- recurring rules ---------------------------------------------------------------------------
+
+
+def _rule_id(rule_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(rule_id, request)
+
+
+RuleId = Annotated[str, Depends(_rule_id)]
+
+
+@recurring.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecurringOut,
+    summary="Create a recurring expense or income",
+)
+async def create_rule(
+    body: RecurringFields, user: CurrentUser, rules: RulesDep, response: Response
+) -> RecurringOut:
+    """Each occurrence becomes an ordinary expense (with `recurring_id`) on its date, "today"
+    being in your time zone. A start date in the past creates every missed occurrence at once.
+    Monthly on the 29th-31st falls on the last day of shorter months; yearly on 29 February on
+    28 February in common years."""
+    rule = recurring_out(await rules.create(user.user_id, body))
+    response.headers["Location"] = f"/api/recurring/{rule.id}"
+    response.headers["ETag"] = etag(rule.version)
+    return rule
+
+
+@recurring.get("", response_model=RecurringPage, summary="Your recurring rules, oldest first")
+async def list_rules(
+    user: CurrentUser, rules: RulesDep, limit: Limit = 50, offset: Offset = 0
+) -> RecurringPage:
+    docs, total = await rules.page(user.user_id, limit, offset)
+    return RecurringPage(
+        items=[recurring_out(doc) for doc in docs], total=total, limit=limit, offset=offset
+    )
+
+
+@recurring.get("/{rule_id}", response_model=RecurringOut, summary="A rule and its next dates")
+async def read_rule(
+    rule_id: RuleId, user: CurrentUser, rules: RulesDep, response: Response
+) -> RecurringOut:
+    rule = recurring_out(await rules.owned(user.user_id, rule_id))
+    response.headers["ETag"] = etag(rule.version)
+    return rule
+
+
+@recurring.patch(
+    "/{rule_id}",
+    response_model=RecurringOut,
+    summary="Pause or resume, skip the next occurrence, or change future occurrences",
+    responses=PRECONDITION,
+)
+async def patch_rule(
+    rule_id: RuleId,
+    body: RecurringPatch,
+    user: CurrentUser,
+    rules: RulesDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> RecurringOut:
+    """What a rule already created stays as it is. Occurrences that fall due while a rule is
+    paused are not created when it resumes."""
+    rule = recurring_out(await rules.change(user.user_id, rule_id, body, IfMatch.parse(if_match)))
+    response.headers["ETag"] = etag(rule.version)
+    return rule
+
+
+@recurring.delete(
+    "/{rule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a rule (the expenses it created stay)",
+    responses=PRECONDITION,
+)
+async def delete_rule(
+    rule_id: RuleId, user: CurrentUser, rules: RulesDep, if_match: IfMatchHeader = None
+) -> None:
+    await rules.delete(user.user_id, rule_id, IfMatch.parse(if_match))

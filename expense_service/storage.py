@@ -36,6 +36,10 @@ async def create_indexes(db: Database) -> None:
     await db.import_jobs.create_index("user_id")
     await db.import_jobs.create_index("created_at", expireAfterSeconds=IMPORT_JOB_SECONDS)
     await db.budgets.create_index([by_user, ("month", ASCENDING)])
+    await db.suggestion_words.create_index("user_id")
+    await db.recurring.create_index([by_user, ("created_at", ASCENDING)])
+    # The recurring scheduler's one query: what falls due before a horizon (null: paused, ended).
+    await db.recurring.create_index("due_at", sparse=True)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
@@ -46,6 +50,8 @@ async def purge_user(uow: UnitOfWork, user_id: str) -> None:
         "import_fingerprints",
         "import_jobs",
         "budgets",
+        "recurring",
+        "suggestion_words",
     ):
         await uow.db[collection].delete_many({"user_id": user_id}, session=uow.session)
 
@@ -143,6 +149,7 @@ class StoredExpense(TypedDict, total=False):
     tags: list[str]
     version: int
     recurring_id: str
+    category_suggested: bool
     created_at: datetime
     updated_at: datetime
 
@@ -168,6 +175,8 @@ def client_fields(doc: Expense) -> dict[str, Any]:
 def expense_out(doc: Expense) -> ExpenseOut:
     return ExpenseOut(
         id=doc["_id"],
+        recurring_id=doc.get("recurring_id"),
+        category_suggested=doc.get("category_suggested", False),
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
         **client_fields(doc),

@@ -20,10 +20,18 @@ PREFIXES: dict[str, str] = {
     "/api/budget": "budget_service",
     "/api/analytics": "analytics_service",
     "/api/notifications": "notification_service",
+    "/api/webhooks": "notification_service",
 }
 
 PUBLIC_PATHS = frozenset(
-    {"/api/auth/register", "/api/auth/login", "/api/auth/token", "/api/auth/refresh"}
+    {
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/token",
+        "/api/auth/refresh",
+        "/api/auth/forgot-password",
+        "/api/auth/reset-password",
+    }
 )
 
 # What a path may spell, before decoding: unreserved and sub-delim characters, ':', '@', '/',

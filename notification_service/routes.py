@@ -4,29 +4,60 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from pymongo import ReturnDocument
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from notification_service.digest import reschedule
 from notification_service.live import LiveStreams
 from notification_service.models import (
+    DeliveryAttempt,
     NotificationOut,
     NotificationPage,
     Preferences,
     PreferencesIn,
     PreferencesPatch,
     ReadAll,
+    TestDelivery,
     UnreadCount,
+    WebhookCreated,
+    WebhookIn,
+    WebhookOut,
+    WebhookPatch,
 )
 from notification_service.settings import Settings
-from notification_service.storage import notification_out, preferences_of
+from notification_service.storage import notification_out, preferences_of, stored_preferences
+from notification_service.webhooks import (
+    TEST_EVENT,
+    UnsafeTargetError,
+    WebhookSender,
+    check_url,
+    delivery_body,
+    delivery_id,
+    new_secret,
+    resolve_checked,
+)
 from shared.auth import CurrentUser
+from shared.errors import ConflictError, InvalidError, NotFoundError
 from shared.ids import uuid_or_no_route
-from shared.mongo import utcnow
-from shared.service import Runtime
+from shared.mongo import Document, utcnow
+from shared.service import Runtime, ServiceRuntime
+from shared.uow import UnitOfWork
+from shared.users import user_profile
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
@@ -80,16 +111,14 @@ async def read_preferences(user: CurrentUser, runtime: Runtime) -> Preferences:
 @router.put(
     "/preferences",
     response_model=Preferences,
-    summary="Where alerts reach you: the in-app feed (and live stream), email",
+    summary="Where alerts reach you (feed and live stream, email) and the weekly digest",
 )
 async def write_preferences(
     body: PreferencesIn, user: CurrentUser, runtime: Runtime
 ) -> Preferences:
-    """Replaces both settings (both required); to change one, PATCH."""
-    await runtime.db.preferences.replace_one(
-        {"_id": user.user_id}, {**body.model_dump(), "updated_at": utcnow()}, upsert=True
-    )
-    return Preferences(**body.model_dump())
+    """Replaces every setting (all required); to change some, PATCH. The weekly digest comes
+    on `digest_weekday` at `digest_hour` in your time zone, covering the 7 days before."""
+    return await _save_preferences(runtime, user.user_id, body.model_dump(), replace=True)
 
 
 @router.patch("/preferences", response_model=Preferences, summary="Change some preferences")
@@ -100,14 +129,35 @@ async def patch_preferences(
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     if len(changes) != len(body.model_fields_set):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "preferences cannot be null")
-    doc = await runtime.db.preferences.find_one_and_update(
-        {"_id": user.user_id},
-        {"$set": {**changes, "updated_at": utcnow()}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    assert doc is not None  # upserted
-    return Preferences(**{k: doc[k] for k in ("in_app", "email") if k in doc})
+    return await _save_preferences(runtime, user.user_id, changes, replace=False)
+
+
+async def _save_preferences(
+    runtime: ServiceRuntime, user_id: str, fields: dict[str, Any], *, replace: bool
+) -> Preferences:
+    async def write(uow: UnitOfWork) -> Preferences:
+        update = {**fields, "updated_at": utcnow()}
+        if replace:
+            await uow.db.preferences.replace_one(
+                {"_id": user_id}, update, upsert=True, session=uow.session
+            )
+            saved = Preferences(**fields)
+        else:
+            doc = await uow.db.preferences.find_one_and_update(
+                {"_id": user_id},
+                {"$set": update},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=uow.session,
+            )
+            assert doc is not None  # upserted
+            saved = stored_preferences(doc)
+        profile = await user_profile(uow.db, user_id)
+        if profile is not None:  # else placed when user.registered arrives
+            await reschedule(uow, user_id, profile["timezone"], saved)
+        return saved
+
+    return await runtime.transactions.run(write)
 
 
 @router.get(
@@ -201,3 +251,182 @@ async def delete_notification(
     )
     if result.deleted_count == 0:
         raise _not_found(notification_id)
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+webhooks = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+MAX_WEBHOOKS = 10
+
+
+def _webhook_id(webhook_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+    return uuid_or_no_route(webhook_id, request)
+
+
+WebhookId = Annotated[str, Depends(_webhook_id)]
+
+
+def _development(runtime: ServiceRuntime) -> bool:
+    return runtime.settings.environment == "development"
+
+
+def webhook_out(doc: Document) -> WebhookOut:
+    return WebhookOut(
+        id=doc["_id"],
+        url=doc["url"],
+        events=doc["events"],
+        description=doc["description"],
+        enabled=doc["enabled"],
+        disabled_reason=doc.get("disabled_reason"),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        version=doc["version"],
+    )
+
+
+async def _target_is_safe(url: str, development: bool) -> None:
+    """Checked when written (and again at every delivery, against DNS rebinding)."""
+    check_url(url, development=development)
+    try:
+        await resolve_checked(url, development=development)
+    except UnsafeTargetError as exc:
+        raise InvalidError(f"url: {exc}") from None
+
+
+async def _owned_webhook(runtime: ServiceRuntime, user_id: str, webhook_id: str) -> Document:
+    doc = await runtime.db.webhooks.find_one({"_id": webhook_id, "user_id": user_id})
+    if doc is None:
+        raise NotFoundError(f"no webhook {webhook_id}")
+    return doc
+
+
+@webhooks.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookCreated,
+    summary="Send chosen events to your URL, signed (Standard Webhooks)",
+)
+async def create_webhook(
+    body: WebhookIn, user: CurrentUser, runtime: Runtime, response: Response
+) -> WebhookCreated:
+    """Each delivery is a POST of `{type, timestamp, data}` (data: the event's) with the
+    headers `webhook-id` (the same on retries), `webhook-timestamp` and `webhook-signature`
+    (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` with the secret's key). The secret is
+    in this answer only. https is required outside development; addresses that are not public
+    are refused."""
+    await _target_is_safe(body.url, _development(runtime))
+    if await runtime.db.webhooks.count_documents({"user_id": user.user_id}) >= MAX_WEBHOOKS:
+        raise ConflictError(f"at most {MAX_WEBHOOKS} webhooks per account")
+    now = utcnow()
+    doc = {
+        "_id": str(uuid.uuid4()),
+        "user_id": user.user_id,
+        "url": body.url,
+        "events": body.events,
+        "description": body.description,
+        "secret": new_secret(),
+        "enabled": True,
+        "failures": 0,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+    await runtime.db.webhooks.insert_one(doc)
+    response.headers["Location"] = f"/api/webhooks/{doc['_id']}"
+    return WebhookCreated(**webhook_out(doc).model_dump(), secret=doc["secret"])
+
+
+@webhooks.get("", response_model=list[WebhookOut], summary="Your webhooks")
+async def list_webhooks(user: CurrentUser, runtime: Runtime) -> list[WebhookOut]:
+    cursor = runtime.db.webhooks.find({"user_id": user.user_id}).sort("created_at", 1)
+    return [webhook_out(doc) async for doc in cursor]
+
+
+@webhooks.get("/{webhook_id}", response_model=WebhookOut)
+async def read_webhook(webhook_id: WebhookId, user: CurrentUser, runtime: Runtime) -> WebhookOut:
+    return webhook_out(await _owned_webhook(runtime, user.user_id, webhook_id))
+
+
+@webhooks.patch(
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    summary="Change the URL, events or description; enable",
+)
+async def patch_webhook(
+    webhook_id: WebhookId, body: WebhookPatch, user: CurrentUser, runtime: Runtime
+) -> WebhookOut:
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if len(changes) != len(body.model_fields_set):
+        raise InvalidError("fields cannot be null")
+    if "url" in changes:
+        await _target_is_safe(changes["url"], _development(runtime))
+    update: dict[str, Any] = {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"version": 1}}
+    if changes.get("enabled"):
+        update["$set"] |= {"failures": 0, "disabled_reason": None}
+    doc = await runtime.db.webhooks.find_one_and_update(
+        {"_id": webhook_id, "user_id": user.user_id}, update, return_document=ReturnDocument.AFTER
+    )
+    if doc is None:
+        raise NotFoundError(f"no webhook {webhook_id}")
+    return webhook_out(doc)
+
+
+@webhooks.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_webhook(webhook_id: WebhookId, user: CurrentUser, runtime: Runtime) -> None:
+    """Deliveries still queued for it are dropped."""
+    deleted = await runtime.db.webhooks.delete_one({"_id": webhook_id, "user_id": user.user_id})
+    if deleted.deleted_count != 1:
+        raise NotFoundError(f"no webhook {webhook_id}")
+
+
+@webhooks.get(
+    "/{webhook_id}/deliveries",
+    response_model=list[DeliveryAttempt],
+    summary="Recent delivery attempts, newest first, with status and timing",
+)
+async def webhook_deliveries(
+    webhook_id: WebhookId,
+    user: CurrentUser,
+    runtime: Runtime,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[DeliveryAttempt]:
+    await _owned_webhook(runtime, user.user_id, webhook_id)
+    cursor = (
+        runtime.db.webhook_attempts.find({"webhook_id": webhook_id}).sort("at", -1).limit(limit)
+    )
+    return [
+        DeliveryAttempt(**{k: doc[k] for k in DeliveryAttempt.model_fields}) async for doc in cursor
+    ]
+
+
+@webhooks.post(
+    "/{webhook_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TestDelivery,
+    summary="Send a signed ping (type webhook.test) now",
+)
+async def test_webhook(
+    webhook_id: WebhookId, user: CurrentUser, runtime: Runtime, request: Request
+) -> TestDelivery:
+    """Its attempts show in `/deliveries` like any other; sent even while the webhook is
+    disabled, to check a fixed receiver before enabling it again."""
+    await _owned_webhook(runtime, user.user_id, webhook_id)
+    sender: WebhookSender = request.app.state.webhook_sender
+    ping = str(uuid.uuid4())
+    now = utcnow()
+    delivery = delivery_id(webhook_id, ping)
+    await runtime.db.webhook_deliveries.insert_one(
+        {
+            "_id": delivery,
+            "webhook_id": webhook_id,
+            "user_id": user.user_id,
+            "event_type": TEST_EVENT,
+            "body": delivery_body(TEST_EVENT, now, {"message": "ping", "webhook_id": webhook_id}),
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "available_at": now,
+        }
+    )
+    sender.wake()
+    return TestDelivery(delivery_id=delivery)

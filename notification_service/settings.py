@@ -24,6 +24,15 @@ class Settings(ServiceSettings):
     email_retry_max_seconds: float = Field(default=600.0, gt=0)
 
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # Webhooks: each delivery attempt's time limit, the waits before each retry (then it gives
+    # up), how many given-up deliveries in a row disable a webhook, and how many go at once.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_seconds: list[float] = Field(default=[5, 30, 120, 600, 1800, 7200])
+    webhook_disable_after: int = Field(default=5, ge=1)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+
+    # The digest scheduler looks this far ahead (shared.scheduler).
+    digest_horizon_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     def insecure_settings(self) -> list[str]:
         problems = super().insecure_settings()

@@ -16,6 +16,7 @@ from shared.mongo import Database, Document, utcnow
 from shared.uow import UnitOfWork
 
 EMAIL_RETENTION_SECONDS = 30 * 24 * 3600
+WEBHOOK_RETENTION = 30 * 24 * 3600  # deliveries and their attempts, kept to be looked at
 
 
 async def create_indexes(db: Database) -> None:
@@ -24,18 +25,29 @@ async def create_indexes(db: Database) -> None:
     await create_lease_indexes(db.emails)
     await db.emails.create_index("user_id")
     await db.emails.create_index("sent_at", expireAfterSeconds=EMAIL_RETENTION_SECONDS)
+    await db.digest_schedule.create_index("due_at", sparse=True)
+    await db.webhooks.create_index([("user_id", ASCENDING), ("events", ASCENDING)])
+    await create_lease_indexes(db.webhook_deliveries)
+    await db.webhook_deliveries.create_index("webhook_id")
+    await db.webhook_deliveries.create_index("created_at", expireAfterSeconds=WEBHOOK_RETENTION)
+    await db.webhook_attempts.create_index([("webhook_id", ASCENDING), ("at", DESCENDING)])
+    await db.webhook_attempts.create_index("at", expireAfterSeconds=WEBHOOK_RETENTION)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
-    for name in ("notifications", "emails"):
+    for name in ("notifications", "emails", "webhooks", "webhook_deliveries", "webhook_attempts"):
         await uow.db[name].delete_many({"user_id": user_id}, session=uow.session)
-    for name in ("preferences", "sequences"):
+    for name in ("preferences", "sequences", "digest_schedule"):
         await uow.db[name].delete_one({"_id": user_id}, session=uow.session)
 
 
 async def preferences_of(db: Database, user_id: str, session: Any = None) -> Preferences:
     doc = await db.preferences.find_one({"_id": user_id}, session=session)
-    return Preferences(**{k: doc[k] for k in ("in_app", "email")}) if doc else Preferences()
+    return stored_preferences(doc) if doc else Preferences()
+
+
+def stored_preferences(doc: Document) -> Preferences:
+    return Preferences(**{k: doc[k] for k in Preferences.model_fields if k in doc})
 
 
 def notification_out(doc: Document) -> NotificationOut:

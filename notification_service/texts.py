@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from shared.events import BudgetThresholdReached
+from shared.events import BudgetThresholdReached, DigestCompiled
 
 
 def month_name(month: str) -> str:
@@ -68,3 +69,49 @@ def alert_email(title: str, body: str) -> tuple[str, str, str]:
         "<p>See your budgets in Expense Tracker.</p></body></html>"
     )
     return title, text, markup
+
+
+def digest_texts(digest: DigestCompiled) -> tuple[str, str]:
+    """Title and body of the weekly digest."""
+    unit = f" {digest.currency}" if digest.currency else ""
+    span = f"{digest.start:%-d %b} - {digest.end:%-d %b}"
+    title = f"Your week, {span}: {digest.spent}{unit} spent"
+    lines = [f"Spent {digest.spent}{unit}, income {digest.income}{unit}."]
+    if digest.top_categories:
+        tops = []
+        for top in digest.top_categories:
+            change = (
+                f"{top.change_percent:+}% on the week before"
+                if top.change_percent is not None
+                else "none the week before"
+            )
+            tops.append(f"{top.category} {top.spent}{unit} ({change})")
+        lines.append("Top categories: " + "; ".join(tops) + ".")
+    for budget in digest.budgets_at_risk:
+        lines.append(f"Budget at risk: {budget.text}")
+    for expense in digest.unusual:
+        what = expense.description or expense.category
+        lines.append(
+            f"Unusual: {expense.amount}{unit} on {expense.date:%-d %b} ({what}), where you "
+            f"typically spend {expense.typical}{unit}."
+        )
+    return title, "\n".join(lines)
+
+
+def reset_email(link: str, expires_at: datetime) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of the password reset email."""
+    subject = "Reset your Expense Tracker password"
+    until = f"{expires_at:%H:%M} UTC"
+    text = (
+        "Someone (we hope you) asked to reset the password of your Expense Tracker account.\n\n"
+        f"Set a new password here (the link works once, until {until}):\n{link}\n\n"
+        "If it was not you, ignore this email: your password stays as it is.\n"
+    )
+    safe = html.escape(link, quote=True)
+    markup = (
+        "<html><body><p>Someone (we hope you) asked to reset the password of your Expense "
+        f'Tracker account.</p><p><a href="{safe}">Set a new password</a> (the link works once, '
+        f"until {until}).</p><p>If it was not you, ignore this email: your password stays as "
+        "it is.</p></body></html>"
+    )
+    return subject, text, markup

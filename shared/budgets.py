@@ -97,6 +97,8 @@ async def store_budget_copy(
             "month": budget.month,
             "category": budget.category,
             "amount_cents": to_cents(budget.amount),
+            # Basis points, as budget_service keeps them: its first threshold is "warning".
+            "thresholds_bp": [int(t * 10_000) for t in budget.thresholds],
             "repeat": repeat,
             "hard_limit": hard_limit,
             "version": budget.version,

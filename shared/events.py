@@ -23,19 +23,29 @@ class EventType(StrEnum):
     USER_UPDATED = "user.updated"
     USER_DELETED = "user.deleted"
     USER_TOKENS_REVOKED = "user.tokens_revoked"
-    # producer expense_service; consumers budget_service, analytics_service.
+    # producer user_service; consumer notification_service, which emails the reset link.
+    USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105
+    # producer expense_service (recurring occurrences too); consumers budget_service,
+    # analytics_service, expense_service (suggestions learn), notification_service (webhooks).
     EXPENSE_CREATED = "expense.created"
     EXPENSE_UPDATED = "expense.updated"
     EXPENSE_DELETED = "expense.deleted"
-    # producer expense_service (CSV import, one per batch of rows); consumers budget, analytics.
+    # producer expense_service (CSV import, one per batch of rows); consumers budget, analytics,
+    # expense (suggestions), notification (webhooks).
     EXPENSES_IMPORTED = "expenses.imported"
-    # producer budget_service; consumers analytics_service (+ notification for thresholds).
+    # producer budget_service; consumers analytics_service, notification_service (thresholds
+    # become notifications; all three may go to webhooks), expense_service (hard limits).
     BUDGET_UPSERTED = "budget.upserted"
     BUDGET_DELETED = "budget.deleted"
     BUDGET_THRESHOLD_REACHED = "budget.threshold_reached"
     # producer notification_service; consumer: every notification_service process (a broadcast
     # queue each), which pushes it to the live streams it holds for that user.
     NOTIFICATION_CREATED = "notification.created"
+    # The weekly digest. producer notification_service (its scheduler: the user's weekday and
+    # hour, once per week); consumer analytics_service, which answers with digest.compiled.
+    DIGEST_REQUESTED = "digest.requested"
+    # producer analytics_service; consumer notification_service (feed, live, email).
+    DIGEST_COMPILED = "digest.compiled"
 
     @property
     def routing_key(self) -> str:
@@ -81,6 +91,18 @@ class UserTokensRevoked(Payload):
     user_id: str
     token_version: int
     reason: str
+
+
+class PasswordResetRequested(Payload):
+    """Someone asked to reset this account's password: email ``reset_url`` to ``email``. The
+    link is a secret that works once, until ``expires_at``."""
+
+    event_type = EventType.USER_PASSWORD_RESET_REQUESTED
+
+    user_id: str
+    email: str
+    reset_url: str
+    expires_at: datetime
 
 
 class ExpenseSnapshot(Payload):
@@ -175,6 +197,58 @@ class NotificationCreated(Payload):
     kind: str
 
 
+class DigestRequested(Payload):
+    """The weekly digest of the 7 days ``start`` to ``end`` (the user's calendar) is due.
+    ``digest_id`` names that user's week: at most one digest is requested per id."""
+
+    event_type = EventType.DIGEST_REQUESTED
+
+    digest_id: str
+    start: dt.date
+    end: dt.date
+
+
+class DigestCategory(BaseModel):
+    category: str
+    spent: Decimal
+    previous: Decimal = Field(description="the week before")
+    change_percent: Decimal | None = Field(description="null when the week before was 0")
+
+
+class DigestBudget(BaseModel):
+    category: str | None
+    limit: Decimal
+    spent: Decimal
+    projected: Decimal
+    reaches_limit_on: dt.date | None
+    text: str
+
+
+class DigestExpense(BaseModel):
+    expense_id: str
+    date: dt.date
+    category: str
+    description: str
+    amount: Decimal
+    typical: Decimal
+
+
+class DigestCompiled(Payload):
+    """The weekly digest's content, in the user's currency (null when not known yet)."""
+
+    event_type = EventType.DIGEST_COMPILED
+
+    digest_id: str
+    start: dt.date
+    end: dt.date
+    currency: str | None
+    spent: Decimal
+    income: Decimal
+    top_categories: list[DigestCategory]
+    budgets_at_risk: list[DigestBudget]
+    unusual: list[DigestExpense]
+
+
 PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
     model.event_type: model
     for model in (
@@ -182,6 +256,7 @@ PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
         UserUpdated,
         UserDeleted,
         UserTokensRevoked,
+        PasswordResetRequested,
         ExpenseCreated,
         ExpenseUpdated,
         ExpenseDeleted,
@@ -190,6 +265,8 @@ PAYLOAD_MODELS: dict[EventType, type[Payload]] = {
         BudgetDeleted,
         BudgetThresholdReached,
         NotificationCreated,
+        DigestRequested,
+        DigestCompiled,
     )
 }
 

@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import clock
 from shared.auth import JwksKeys, KeyLookup, TokenVerifier
 from shared.bus import EventBus, RabbitEventBus
 from shared.consumer import (
@@ -93,6 +94,8 @@ def create_service_app(
     (every process that verifies tokens, except user_service, which reads the account itself).
     ``emits_events``: run the outbox relay; a service that never emits never reads an outbox."""
     configure_logging(settings.service_name, settings.log_level)
+    if settings.clock_start is not None:
+        clock.start_at(settings.clock_start)
     revocations = Revocations() if track_revocations else None
     if revocations is not None:
         handlers = [*handlers, *revocations.handlers()]

@@ -6,6 +6,7 @@ a developer's machine as they are; outside ``development`` the insecure ones are
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
@@ -42,6 +43,8 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
 
     outbox_relay_enabled: bool = True
+    # Development and test only (shared.clock): this process's clock starts at this moment.
+    clock_start: datetime | None = None
     consumer_prefetch: int = Field(default=32, ge=1, le=1000)
     delivery_limit: int = Field(default=5, ge=1, le=100)
 
@@ -51,6 +54,10 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Self:
+        if self.clock_start is not None and self.environment == "production":
+            raise ValueError("CLOCK_START is for development and tests; unset it in production")
+        if self.clock_start is not None and self.clock_start.tzinfo is None:
+            raise ValueError("CLOCK_START needs a UTC offset, e.g. 2026-11-30T08:00:00+00:00")
         if self.environment == "development":
             return self
         problems = self.insecure_settings()

@@ -26,6 +26,7 @@ from shared.mongo import Database, Document, Mongo
 from shared.outbox import OutboxState
 
 T = TypeVar("T")
+MAX_BACKOFF_SECONDS = 0.1
 Committed = Callable[[list[Document]], None]
 
 
@@ -94,7 +95,10 @@ class Transactions:
                     entries = await uow.flush()
             except PyMongoError as exc:
                 if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
-                    await asyncio.sleep(random.uniform(0.001, 0.005) * (attempt + 1))  # noqa: S311
+                    # Jittered exponential backoff: processes contending for one document (a
+                    # user's totals, say) spread out instead of colliding again in step.
+                    ceiling = min(MAX_BACKOFF_SECONDS, 0.002 * 2**attempt)
+                    await asyncio.sleep(random.uniform(0.0005, ceiling))  # noqa: S311
                     continue
                 raise
             # Only after the commit: woken earlier, the relay could not see the entries yet.

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TypedDict, cast
 from zoneinfo import ZoneInfo
 
+from shared import clock
 from shared.consumer import EventContext, Subscriptions, on
 from shared.events import UserDeleted, UserProfile, UserRegistered, UserUpdated
 from shared.mongo import Database
@@ -41,7 +42,7 @@ async def profile_and_now(db: Database, user_id: str) -> tuple[Profile | None, d
     """The user's profile (None until it is known) and now in their time zone (UTC till then),
     for "today" in paces and forecasts."""
     profile = await user_profile(db, user_id)
-    return profile, datetime.now(ZoneInfo(profile["timezone"]) if profile else UTC)
+    return profile, clock.now().astimezone(ZoneInfo(profile["timezone"]) if profile else UTC)
 
 
 def user_directory_handlers(purge: PurgeUser) -> Subscriptions:

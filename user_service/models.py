@@ -81,3 +81,16 @@ class UserOut(BaseModel):
     timezone: str
     created_at: datetime
     updated_at: datetime
+
+
+class ForgotPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: NewPassword

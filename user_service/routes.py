@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 
@@ -18,9 +18,11 @@ from shared.service import Runtime
 from user_service.accounts import WRONG_CREDENTIALS, Accounts, LoginThrottle
 from user_service.keys import SigningKey
 from user_service.models import (
+    ForgotPassword,
     LoginRequest,
     LogoutRequest,
     PasswordChange,
+    PasswordReset,
     ProfileUpdate,
     RefreshRequest,
     RegisterRequest,
@@ -28,6 +30,7 @@ from user_service.models import (
     UserOut,
 )
 from user_service.passwords import StillWanted
+from user_service.recovery import Recovery
 from user_service.settings import Settings
 from user_service.storage import UserStore
 
@@ -56,6 +59,21 @@ def get_still_wanted(request: Request) -> StillWanted:
 
 
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+
+
+def get_recovery(request: Request, runtime: Runtime) -> Recovery:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return Recovery(
+        runtime.db,
+        UserStore(runtime.db),
+        runtime.transactions,
+        request.app.state.password_hasher,
+        settings,
+    )
+
+
+RecoveryDep = Annotated[Recovery, Depends(get_recovery)]
 StillWantedCheck = Annotated[StillWanted, Depends(get_still_wanted)]
 
 
@@ -195,6 +213,36 @@ async def logout(
         )
         refresh_token = refresh_token or cookie_refresh_token(request)
     await accounts.logout(principal, refresh_token, everywhere=body.everywhere)
+
+
+@auth.post(
+    "/forgot-password",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Email a password reset link (202 whether or not the account exists)",
+)
+async def forgot_password(
+    body: ForgotPassword, recovery: RecoveryDep, background: BackgroundTasks
+) -> dict[str, str]:
+    """The answer comes before the account is even looked up, so it takes the same time
+    either way; for an existing account an email with a link valid for 30 minutes follows.
+    Limited per address (and per IP at the gateway), counted for any address."""
+    await recovery.admit(body.email)
+    background.add_task(recovery.request, body.email)
+    return {"detail": "if an account has this address, a reset link is on its way"}
+
+
+@auth.post(
+    "/reset-password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Set a new password with the token from a reset link",
+    responses={400: {"description": "The token is unknown, used or expired"}},
+)
+async def reset_password(
+    body: PasswordReset, recovery: RecoveryDep, still_wanted: StillWantedCheck
+) -> None:
+    """Ends every session and refuses every earlier access token, as a password change does;
+    log in with the new password."""
+    await recovery.reset(body.token, body.new_password, still_wanted)
 
 
 @users.get("/me", response_model=UserOut)

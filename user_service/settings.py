@@ -34,6 +34,11 @@ class Settings(ServiceSettings):
     # a successful login takes its attempt back, so this bounds failures.
     login_failure_limit: int = Field(default=10, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    # Password reset requests per address in a window (counted for any address).
+    reset_limit: int = Field(default=5, ge=1)
+    reset_window_seconds: int = Field(default=3600, ge=1)
+    # Where users reach the web app: reset links point here.
+    public_url: str = "http://127.0.0.1:8000"
 
     def insecure_settings(self) -> list[str]:
         problems = super().insecure_settings()

@@ -28,6 +28,9 @@ async def create_indexes(db: Database) -> None:
     await db.refresh_tokens.create_index("family_id")
     await db.refresh_tokens.create_index("user_id")
     await db.refresh_tokens.create_index("expires_at", expireAfterSeconds=0)
+    await db.password_resets.create_index("user_id")
+    # Kept a day past expiry, so a late click is told "expired" rather than "not valid".
+    await db.password_resets.create_index("expires_at", expireAfterSeconds=24 * 3600)
 
 
 def hash_refresh_token(token: str) -> str:

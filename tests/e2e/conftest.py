@@ -49,6 +49,10 @@ async def e2e(
                     "EMAIL_RETRY_BASE_SECONDS": "0.2",
                     "EMAIL_RETRY_MAX_SECONDS": "1",
                     "SSE_HEARTBEAT_SECONDS": "1",
+                    # Webhook retries and disabling within seconds (defaults: minutes, 5).
+                    "WEBHOOK_RETRY_SECONDS": "[0.2, 0.4]",
+                    "WEBHOOK_DISABLE_AFTER": "2",
+                    "WEBHOOK_TIMEOUT_SECONDS": "2",
                 }
             },
         ) as (stack, names):

@@ -138,13 +138,16 @@ async def test_unknown_paths_under_a_service_are_404_not_read_as_ids(
 async def test_preferences_patch_changes_only_what_is_sent(client: httpx.AsyncClient) -> None:
     account = await register_and_login(client)
     url = "/api/notifications/preferences"
-    off = await client.put(url, json={"in_app": True, "email": False}, headers=account.headers)
-    assert off.json() == {"in_app": True, "email": False}
+    digest = {"weekly_digest": False, "digest_weekday": "friday", "digest_hour": 18}
+    off = await client.put(
+        url, json={"in_app": True, "email": False, **digest}, headers=account.headers
+    )
+    assert off.json() == {"in_app": True, "email": False, **digest}
     patched = await client.patch(url, json={"in_app": False}, headers=account.headers)
     assert patched.status_code == 200, patched.text
-    assert patched.json() == {"in_app": False, "email": False}  # email stays off
+    assert patched.json() == {"in_app": False, "email": False, **digest}  # the rest stays
     assert (await client.get(url, headers=account.headers)).json() == patched.json()
-    # PUT replaces, so it needs both: a partial PUT no longer resets the other to its default.
+    # PUT replaces, so it needs every field: a partial PUT no longer resets the rest.
     partial = await client.put(url, json={"in_app": True}, headers=account.headers)
     assert partial.status_code == 422
     assert "email" in error_text(partial)

@@ -16,6 +16,7 @@ from tests.e2e.conftest import E2E, next_source_address
 from tests.support import Account, eventually, listening, register_and_login
 
 STREAM = "/api/notifications/stream"
+DIGEST_DEFAULTS = {"weekly_digest": True, "digest_weekday": "monday", "digest_hour": 8}
 
 
 async def emails_of(e2e: E2E, account: Account) -> list[dict[str, Any]]:
@@ -242,13 +243,14 @@ async def test_preferences_are_honoured(client: httpx.AsyncClient, e2e: E2E) -> 
     assert (await client.get("/api/notifications/preferences", headers=account.headers)).json() == {
         "in_app": True,
         "email": True,
+        **DIGEST_DEFAULTS,
     }
     put = await client.put(
         "/api/notifications/preferences",
         headers=account.headers,
-        json={"in_app": True, "email": False},
+        json={"in_app": True, "email": False, **DIGEST_DEFAULTS},
     )
-    assert put.json() == {"in_app": True, "email": False}
+    assert put.json() == {"in_app": True, "email": False, **DIGEST_DEFAULTS}
     bad = await client.put(
         "/api/notifications/preferences", headers=account.headers, json={"email": {"$ne": None}}
     )
@@ -263,7 +265,7 @@ async def test_preferences_are_honoured(client: httpx.AsyncClient, e2e: E2E) -> 
     assert await emails_of(e2e, account) == []  # none queued with it: none will be sent
     assert e2e.smtp.to(account.email) == []
 
-    await client.put(
+    await client.patch(
         "/api/notifications/preferences",
         headers=account.headers,
         json={"in_app": False, "email": True},

@@ -66,7 +66,7 @@ def test_rows_are_validated_with_their_line_numbers() -> None:
         (6, "2", "income"),
     ]
     assert rows[1][1].description == "two\nlines"
-    assert rows[0][1].category == "other"
+    assert rows[0][1].category is None  # filed by the ledger: a confident suggestion, or other
     assert [p.line for p in problems] == [3, 7]
     assert problems[0].detail.startswith("amount:")
 

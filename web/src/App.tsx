@@ -6,6 +6,8 @@ import { Budgets } from "./pages/Budgets";
 import { Dashboard } from "./pages/Dashboard";
 import { Expenses } from "./pages/Expenses";
 import { Notifications } from "./pages/Notifications";
+import { ForgotPassword, ResetPassword } from "./pages/Recovery";
+import { Recurring } from "./pages/Recurring";
 import { Settings } from "./pages/Settings";
 import { ErrorMessage, Field, errorText } from "./ui";
 
@@ -14,6 +16,7 @@ const api = new Api();
 const PAGES: { path: string; label: string }[] = [
   { path: "/", label: "Dashboard" },
   { path: "/expenses", label: "Expenses" },
+  { path: "/recurring", label: "Recurring" },
   { path: "/budgets", label: "Budgets" },
   { path: "/notifications", label: "Notifications" },
   { path: "/settings", label: "Settings" },
@@ -111,6 +114,30 @@ export function App() {
 
   if (checking) return <p className="loading">Loading…</p>;
 
+  if (path === "/reset-password" || (!session && path === "/forgot-password")) {
+    return (
+      <>
+        {path === "/reset-password" ? (
+          <ResetPassword
+            api={api}
+            navigate={navigate}
+            onReset={() => {
+              // Every session ended with the reset, this one too.
+              api.forget();
+              setUser(null);
+              window.history.replaceState(null, "", "/signin");
+              navigate("/signin");
+              toast("Password changed. Sign in with the new one.");
+            }}
+          />
+        ) : (
+          <ForgotPassword api={api} navigate={navigate} />
+        )}
+        <Toasts toasts={toasts} />
+      </>
+    );
+  }
+
   if (!session) {
     return (
       <>
@@ -131,6 +158,9 @@ export function App() {
   switch (path) {
     case "/expenses":
       page = <Expenses />;
+      break;
+    case "/recurring":
+      page = <Recurring />;
       break;
     case "/budgets":
       page = <Budgets />;
@@ -267,6 +297,19 @@ function AuthPage(props: {
           {signup ? "Sign up" : "Sign in"}
         </button>
       </form>
+      {!signup && (
+        <p>
+          <a
+            href="/forgot-password"
+            onClick={(e) => {
+              e.preventDefault();
+              props.navigate("/forgot-password");
+            }}
+          >
+            Forgot your password?
+          </a>
+        </p>
+      )}
       <p>
         {signup ? "Have an account? " : "New here? "}
         <a

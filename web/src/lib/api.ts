@@ -59,6 +59,8 @@ export interface Expense {
   description: string;
   date: string;
   tags: string[];
+  recurring_id?: string | null;
+  category_suggested?: boolean;
   version: number;
 }
 
@@ -161,9 +163,51 @@ export interface Notification {
   read_at: string | null;
 }
 
+export type Weekday = "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday";
+
 export interface Preferences {
   in_app: boolean;
   email: boolean;
+  weekly_digest: boolean;
+  digest_weekday: Weekday;
+  digest_hour: number;
+}
+
+export interface Suggestion {
+  category: string;
+  confidence: string;
+  alternatives: { category: string; confidence: string }[];
+}
+
+export type Frequency = "daily" | "weekly" | "monthly" | "yearly";
+
+export interface RecurringInput {
+  kind: Kind;
+  amount: string;
+  category: string;
+  description: string;
+  frequency: Frequency;
+  interval: number;
+  start_date: string;
+  end_date?: string | null;
+  count?: number | null;
+}
+
+export interface Recurring extends RecurringInput {
+  id: string;
+  currency: string;
+  paused: boolean;
+  next_date: string | null;
+  upcoming: string[];
+  created: number;
+  version: number;
+}
+
+export interface RecurringChange {
+  paused?: boolean;
+  skip_next?: true;
+  amount?: string;
+  description?: string;
 }
 
 export interface ImportReport {
@@ -328,6 +372,12 @@ export class Api {
       }),
     );
   }
+  async forgotPassword(email: string): Promise<void> {
+    await this.call("POST", "/api/auth/forgot-password", { body: { email }, auth: false });
+  }
+  async resetPassword(token: string, new_password: string): Promise<void> {
+    await this.call("POST", "/api/auth/reset-password", { body: { token, new_password }, auth: false });
+  }
   async logout(): Promise<void> {
     try {
       if (this.access) await this.call("POST", "/api/auth/logout", { body: {}, headers: { ...COOKIE_MODE } });
@@ -375,6 +425,31 @@ export class Api {
   }
   categories(): Promise<Category[]> {
     return this.call("GET", "/api/categories");
+  }
+  suggestCategory(description: string): Promise<Suggestion> {
+    return this.call("POST", "/api/expenses/suggest-category", { body: { description } });
+  }
+
+  // recurring rules
+  recurring(): Promise<Page<Recurring>> {
+    return this.call("GET", "/api/recurring", { query: { limit: "200" } });
+  }
+  createRecurring(input: RecurringInput): Promise<Recurring> {
+    return this.call("POST", "/api/recurring", { body: input });
+  }
+  changeRecurring(id: string, change: RecurringChange, version: number): Promise<Recurring> {
+    return this.call("PATCH", `/api/recurring/${encodeURIComponent(id)}`, {
+      body: change,
+      headers: { "If-Match": `"${version}"` },
+    });
+  }
+  deleteRecurring(id: string): Promise<void> {
+    return this.call("DELETE", `/api/recurring/${encodeURIComponent(id)}`);
+  }
+  async statementPdf(month: string): Promise<Blob> {
+    const response = await this.raw("GET", "/api/analytics/report.pdf", { query: { month } });
+    if (!response.ok) throw new ApiError({ status: response.status, detail: "the statement could not be made" });
+    return response.blob();
   }
   async exportCsv(filters: ExpenseFilters): Promise<Blob> {
     const response = await this.raw("GET", "/api/expenses/export.csv", { query: { ...filters } });

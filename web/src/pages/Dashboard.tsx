@@ -54,11 +54,27 @@ export function Dashboard() {
 
   const money = (amount: string) => formatMoney(amount, user.currency);
 
+  const downloadStatement = async () => {
+    try {
+      const url = URL.createObjectURL(await api.statementPdf(month));
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = `statement-${month}.pdf`;
+      a.click();
+      URL.revokeObjectURL(url);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+
   return (
     <section aria-labelledby="dashboard-title">
       <div className="page-head">
         <h1 id="dashboard-title">Dashboard</h1>
         <MonthPicker month={month} onChange={setMonth} />
+        <button type="button" onClick={() => void downloadStatement()}>
+          Statement (PDF)
+        </button>
       </div>
       <ErrorMessage message={error} />
       {!data ? (

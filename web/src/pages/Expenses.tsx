@@ -6,6 +6,7 @@ import { currentMonth, today } from "../lib/month";
 import { ErrorMessage, Field, errorText } from "../ui";
 
 const PAGE_SIZE = 20;
+const SUGGESTION_SHOWN_FROM = 0.5;
 
 export function Expenses() {
   const { api, user, toast } = useSession();
@@ -207,7 +208,14 @@ export function Expenses() {
               {page.items.map((e) => (
                 <tr key={e.id}>
                   <td data-label="Date">{e.date}</td>
-                  <td data-label="Description">{e.description}</td>
+                  <td data-label="Description">
+                    {e.description}
+                    {e.recurring_id && (
+                      <span className="pill" title="Created by a recurring rule">
+                        recurring
+                      </span>
+                    )}
+                  </td>
                   <td data-label="Category">{e.category}</td>
                   <td data-label="Tags">{e.tags.join(", ")}</td>
                   <td data-label="Amount" className={`num ${e.kind}`}>
@@ -278,12 +286,29 @@ function ExpenseForm(props: { expense: Expense | null; categories: Category[]; o
   const [kind, setKind] = useState<Kind>(initial?.kind ?? "expense");
   const [amount, setAmount] = useState(initial?.amount ?? "");
   const [category, setCategory] = useState(initial?.category ?? "food");
+  // A new entry's category follows the suggestion for its description until the user picks one.
+  const [categoryChosen, setCategoryChosen] = useState(initial !== null);
+  const [suggested, setSuggested] = useState<string | null>(null);
   const [date, setDate] = useState(initial?.date ?? today(user.timezone));
   const [description, setDescription] = useState(initial?.description ?? "");
   const [tags, setTags] = useState(initial?.tags.join(", ") ?? "");
   const [amountError, setAmountError] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+
+  const suggest = async () => {
+    const text = description.trim();
+    if (categoryChosen || !text) return;
+    try {
+      const suggestion = await api.suggestCategory(text);
+      if (Number(suggestion.confidence) >= SUGGESTION_SHOWN_FROM) {
+        setCategory(suggestion.category);
+        setSuggested(`Suggested from your history (${Math.round(Number(suggestion.confidence) * 100)}% sure)`);
+      }
+    } catch {
+      // A suggestion is a convenience: the form works without one.
+    }
+  };
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -330,9 +355,20 @@ function ExpenseForm(props: { expense: Expense | null; categories: Category[]; o
           <input id={id} inputMode="decimal" required value={amount} aria-invalid={amountError ? true : undefined} onChange={(e) => setAmount(e.target.value)} />
         )}
       </Field>
-      <Field label="Category">
+      <Field label="Description">
+        {(id) => <input id={id} value={description} onChange={(e) => setDescription(e.target.value)} onBlur={() => void suggest()} />}
+      </Field>
+      <Field label="Category" hint={suggested ?? undefined}>
         {(id) => (
-          <select id={id} value={category} onChange={(e) => setCategory(e.target.value)}>
+          <select
+            id={id}
+            value={category}
+            onChange={(e) => {
+              setCategory(e.target.value);
+              setCategoryChosen(true);
+              setSuggested(null);
+            }}
+          >
             {props.categories.some((c) => c.name === category) || <option>{category}</option>}
             {props.categories.map((c) => (
               <option key={c.name}>{c.name}</option>
@@ -342,9 +378,6 @@ function ExpenseForm(props: { expense: Expense | null; categories: Category[]; o
       </Field>
       <Field label="Date">
         {(id) => <input id={id} type="date" required value={date} onChange={(e) => setDate(e.target.value)} />}
-      </Field>
-      <Field label="Description">
-        {(id) => <input id={id} value={description} onChange={(e) => setDescription(e.target.value)} />}
       </Field>
       <Field label="Tags" hint="Separated by commas">
         {(id) => <input id={id} value={tags} onChange={(e) => setTags(e.target.value)} />}

@@ -1,7 +1,9 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { useSession } from "../context";
-import type { Preferences } from "../lib/api";
+import type { Preferences, Weekday } from "../lib/api";
 import { ErrorMessage, Field, errorText } from "../ui";
+
+const WEEKDAYS: Weekday[] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 
 export function Settings() {
   const { api, user, setUser, toast, signOut } = useSession();
@@ -93,6 +95,32 @@ export function Settings() {
           <label className="check">
             <input type="checkbox" checked={prefs.email} onChange={(e) => setPrefs({ ...prefs, email: e.target.checked })} /> By email
           </label>
+          <label className="check">
+            <input type="checkbox" checked={prefs.weekly_digest} onChange={(e) => setPrefs({ ...prefs, weekly_digest: e.target.checked })} /> A weekly
+            summary of the week before
+          </label>
+          <Field label="Weekly summary on">
+            {(id) => (
+              <select id={id} value={prefs.digest_weekday} disabled={!prefs.weekly_digest} onChange={(e) => setPrefs({ ...prefs, digest_weekday: e.target.value as Weekday })}>
+                {WEEKDAYS.map((day) => (
+                  <option key={day} value={day}>
+                    {day.charAt(0).toUpperCase() + day.slice(1)}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+          <Field label="At" hint={`Your time zone: ${user.timezone}`}>
+            {(id) => (
+              <select id={id} value={prefs.digest_hour} disabled={!prefs.weekly_digest} onChange={(e) => setPrefs({ ...prefs, digest_hour: Number(e.target.value) })}>
+                {Array.from({ length: 24 }, (_, hour) => (
+                  <option key={hour} value={hour}>
+                    {`${String(hour).padStart(2, "0")}:00`}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
           <button type="submit">Save preferences</button>
         </form>
       )}

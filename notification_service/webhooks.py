@@ -1,0 +1,351 @@
+"""A user's own integrations: webhooks signed the Standard Webhooks way.
+
+Events reach webhooks as they reach notifications: notification_service's queue is bound to the
+types a webhook may subscribe to, and its handler turns each event into one delivery per
+subscribed webhook, in the event's transaction (so each event is queued once per webhook).
+Deliveries are a leased queue (shared.leased) sent by ``WebhookSender``: many at once, each
+with a short timeout, retried with backoff, so a slow or dead receiver holds one slot for a few
+seconds and never delays other webhooks, emails, or the consumer. A delivery keeps its
+``webhook-id`` across retries; a webhook whose deliveries keep failing is disabled, and its
+owner told.
+
+Outbound requests are checked against server-side request forgery: the host is resolved at
+delivery time, every address it resolves to must be public (loopback is allowed in development
+only, for a local receiver), and the request goes to the address that was checked (with the
+original Host and TLS server name), so DNS cannot answer differently between check and connect.
+https is required outside development; redirects are not followed; at most a few KB of the
+answer are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from notification_service.storage import add_notification
+from shared.errors import InvalidError
+from shared.events import EventType
+from shared.leased import LeasedQueue
+from shared.mongo import Database, Document, utcnow
+from shared.uow import Transactions, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# What a webhook may subscribe to.
+WEBHOOK_EVENTS = (
+    EventType.EXPENSE_CREATED,
+    EventType.EXPENSE_UPDATED,
+    EventType.EXPENSE_DELETED,
+    EventType.EXPENSES_IMPORTED,
+    EventType.BUDGET_UPSERTED,
+    EventType.BUDGET_DELETED,
+    EventType.BUDGET_THRESHOLD_REACHED,
+)
+TEST_EVENT = "webhook.test"
+DELIVERY_NAMESPACE = uuid.UUID("3e0c7a1f-6b2d-4c85-9f14-8a7d2b5e6c31")
+RESPONSE_PEEK_BYTES = 4096
+SEND_LEASE = timedelta(seconds=60)
+SWEEP_SECONDS = 30.0
+# Addresses that are never a receiver, on top of every non-global one: cloud metadata services.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+
+
+class UnsafeTargetError(Exception):
+    """A URL that may not be called (private address, wrong scheme, unresolvable)."""
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with the secret's decoded key."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def delivery_id(webhook_id: str, event_id: str) -> str:
+    return "msg_" + uuid.uuid5(DELIVERY_NAMESPACE, f"{webhook_id}/{event_id}").hex
+
+
+def delivery_body(event_type: str, occurred_at: datetime, data: dict[str, Any]) -> str:
+    return json.dumps(
+        {"type": event_type, "timestamp": occurred_at.isoformat(), "data": data},
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+def check_url(url: str, *, development: bool) -> None:
+    """The URL's form: http(s), a host, no credentials; https outside development."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InvalidError("url must be an http(s) URL with a host")
+    if parts.scheme != "https" and not development:
+        raise InvalidError("url must use https")
+    if parts.username or parts.password:
+        raise InvalidError("url must not carry credentials; the signature authenticates us")
+
+
+def allowed_address(address: str, *, development: bool) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip in METADATA_ADDRESSES:
+        return False
+    if ip.is_loopback:
+        return development
+    return ip.is_global and not ip.is_multicast
+
+
+async def resolve_checked(url: str, *, development: bool) -> tuple[str, str, int]:
+    """(scheme, checked address, port) to connect to for ``url``; raises UnsafeTargetError."""
+    parts = urlsplit(url)
+    host, scheme = parts.hostname or "", parts.scheme
+    port = parts.port or (443 if scheme == "https" else 80)
+    if scheme != "https" and not development:
+        raise UnsafeTargetError("https is required")
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UnsafeTargetError(f"{host} does not resolve: {exc}") from None
+    addresses = sorted({str(info[4][0]) for info in found})
+    refused = [a for a in addresses if not allowed_address(a, development=development)]
+    if not addresses or refused:
+        raise UnsafeTargetError(
+            f"{host} resolves to an address that may not be called ({', '.join(refused)})"
+        )
+    return scheme, addresses[0], port
+
+
+@dataclass
+class WebhookSettings:
+    development: bool
+    timeout_seconds: float
+    retry_seconds: list[float]
+    disable_after: int
+    concurrency: int
+
+
+async def queue_deliveries(
+    uow: UnitOfWork,
+    user_id: str,
+    event_type: str,
+    event_id: str,
+    occurred_at: datetime,
+    data: dict[str, Any],
+    *,
+    queued: Callable[[], None],
+) -> int:
+    """A delivery for each of the user's enabled webhooks subscribed to ``event_type``."""
+    hooks = [
+        doc
+        async for doc in uow.db.webhooks.find(
+            {"user_id": user_id, "enabled": True, "events": event_type},
+            {"_id": 1},
+            session=uow.session,
+        )
+    ]
+    if not hooks:
+        return 0
+    body = delivery_body(event_type, occurred_at, data)
+    now = utcnow()
+    await uow.db.webhook_deliveries.insert_many(
+        [
+            {
+                "_id": delivery_id(hook["_id"], event_id),
+                "webhook_id": hook["_id"],
+                "user_id": user_id,
+                "event_type": event_type,
+                "body": body,
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "available_at": now,
+            }
+            for hook in hooks
+        ],
+        session=uow.session,
+    )
+    uow.after_commit(queued)
+    return len(hooks)
+
+
+class WebhookSender:
+    """Sends due deliveries, ``concurrency`` at a time; woken by the commit that queued them,
+    otherwise asleep until the next retry falls due or the sweep."""
+
+    def __init__(self, settings: WebhookSettings) -> None:
+        self.settings = settings
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, db: Database, transactions: Transactions) -> None:
+        self.db = db
+        self.transactions = transactions
+        self.queue = LeasedQueue(db.webhook_deliveries, lease=SEND_LEASE)
+        async with httpx.AsyncClient(
+            follow_redirects=False, timeout=self.settings.timeout_seconds, trust_env=False
+        ) as http:
+            while True:
+                self._wake.clear()
+                try:
+                    await self.send_due(http)
+                    due_in = await self.queue.seconds_to_next()
+                    wait = SWEEP_SECONDS if due_in is None else min(SWEEP_SECONDS, due_in)
+                except Exception:
+                    log.exception("webhook sender failed; retrying")
+                    wait = 1.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def send_due(self, http: httpx.AsyncClient) -> None:
+        """Claims what is due in batches and sends each batch concurrently, until none is due."""
+        while True:
+            token, claimed = await self.queue.claim_due(self.settings.concurrency)
+            if not claimed:
+                return
+            await asyncio.gather(*(self.deliver(http, token, d) for d in claimed))
+
+    async def deliver(self, http: httpx.AsyncClient, token: str, delivery: Document) -> None:
+        hook = await self.db.webhooks.find_one({"_id": delivery["webhook_id"]})
+        if hook is None or (not hook["enabled"] and delivery["event_type"] != TEST_EVENT):
+            await self.queue.done(token, [delivery["_id"]])  # deleted or disabled since
+            return
+        started = time.perf_counter()
+        status, error = await self._send(http, hook, delivery)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        await self.db.webhook_attempts.insert_one(
+            {
+                "_id": str(uuid.uuid4()),
+                "webhook_id": hook["_id"],
+                "user_id": hook["user_id"],
+                "delivery_id": delivery["_id"],
+                "event_type": delivery["event_type"],
+                "attempt": delivery["attempts"],
+                "at": utcnow(),
+                "status_code": status,
+                "error": error,
+                "duration_ms": elapsed_ms,
+            }
+        )
+        if error is None:
+            await self.queue.done(token, [delivery["_id"]])
+            await self.db.webhooks.update_one({"_id": hook["_id"]}, {"$set": {"failures": 0}})
+            return
+        retries = self.settings.retry_seconds
+        if delivery["attempts"] <= len(retries):
+            after = timedelta(seconds=retries[delivery["attempts"] - 1])
+            await self.queue.retry(delivery["_id"], token, after, error)
+            return
+        await self.db.webhook_deliveries.update_one(
+            {"_id": delivery["_id"], "claim": token},
+            {"$set": {"state": "failed", "last_error": error}, "$unset": {"claim": ""}},
+        )
+        await self._failed(hook)
+
+    async def _send(
+        self, http: httpx.AsyncClient, hook: Document, delivery: Document
+    ) -> tuple[int | None, str | None]:
+        """(status, None) on a 2xx answer, else (status or None, why it failed)."""
+        url = hook["url"]
+        try:
+            scheme, address, port = await resolve_checked(
+                url, development=self.settings.development
+            )
+        except UnsafeTargetError as exc:
+            return None, f"refused: {exc}"
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        literal = f"[{address}]" if ":" in address else address
+        target = urlunsplit((scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+        timestamp = int(time.time())
+        body = delivery["body"].encode()
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "ExpenseTracker-Webhooks/1",
+            "host": parts.netloc.rsplit("@", 1)[-1],
+            "webhook-id": delivery["_id"],
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(hook["secret"], delivery["_id"], timestamp, body),
+        }
+        extensions = {"sni_hostname": host} if scheme == "https" else {}
+        try:
+            request = http.build_request(
+                "POST", target, content=body, headers=headers, extensions=extensions
+            )
+            response = await http.send(request, stream=True)
+            try:
+                peeked = 0
+                async for chunk in response.aiter_raw():
+                    peeked += len(chunk)
+                    if peeked >= RESPONSE_PEEK_BYTES:
+                        break  # enough: the status is what counts
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException:
+            return None, f"timed out after {self.settings.timeout_seconds:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status_code < 300:
+            return response.status_code, None
+        return response.status_code, f"answered {response.status_code}"
+
+    async def _failed(self, hook: Document) -> None:
+        """A delivery gave up: one more failure in a row; at the limit, the webhook is disabled
+        and its owner told, in one transaction."""
+
+        async def write(uow: UnitOfWork) -> None:
+            updated = await uow.db.webhooks.find_one_and_update(
+                {"_id": hook["_id"], "enabled": True},
+                {"$inc": {"failures": 1}},
+                session=uow.session,
+                return_document=True,
+            )
+            if updated is None or updated["failures"] < self.settings.disable_after:
+                return
+            await uow.db.webhooks.update_one(
+                {"_id": hook["_id"]},
+                {
+                    "$set": {
+                        "enabled": False,
+                        "disabled_reason": f"{updated['failures']} deliveries in a row failed",
+                        "updated_at": utcnow(),
+                    },
+                    "$inc": {"version": 1},
+                },
+                session=uow.session,
+            )
+            await add_notification(
+                uow,
+                hook["user_id"],
+                "webhook.disabled",
+                "Webhook disabled",
+                f"Your webhook to {hook['url']} was disabled after {updated['failures']} failed "
+                "deliveries in a row. Fix the receiver, then enable it again.",
+                {"webhook_id": hook["_id"], "url": hook["url"]},
+            )
+
+        await self.transactions.run(write)
