@@ -39,7 +39,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH="/app/.venv/bin:${PATH}"
 
 WORKDIR /app
-RUN useradd --system --uid 10001 --home-dir /app app \
+# The PDF statement's fallback fonts (analytics_service/pdf_report.py): CJK, Hangul, emoji.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-droid-fallback fonts-nanum fonts-symbola \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /app app \
     && mkdir -p /data \
     && chown app /data
 
