@@ -39,10 +39,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH="/app/.venv/bin:${PATH}"
 
 WORKDIR /app
-# The PDF statement's fallback fonts (analytics_service/pdf_report.py): CJK, Hangul, emoji.
+# The PDF statement's fallback fonts (analytics_service/pdf_report.py): CJK, Hangul (only the
+# one face it uses of fonts-nanum's 33 MB), emoji.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-droid-fallback fonts-nanum fonts-symbola \
+    && find /usr/share/fonts/truetype/nanum -type f ! -name NanumGothic.ttf -delete \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /app app \
     && mkdir -p /data \
