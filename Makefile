@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-.PHONY: help install web run up down test test-unit lint typecheck lint-web test-web format clean rebuild-analytics
+.PHONY: help install web run up down test test-unit compose-test lint typecheck lint-web test-web format clean rebuild-analytics
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -56,7 +56,7 @@ lint: install  ## ruff check and ruff format --check
 typecheck: install  ## mypy, strict
 	$(BIN)/mypy .
 
-test: lint typecheck lint-web test-web  ## ruff, mypy, eslint, tsc, vitest, then pytest (incl. browser)
+test: lint typecheck lint-web test-web  ## ruff, mypy, eslint, tsc, vitest, then pytest (incl. browser, compose)
 	$(BIN)/pytest
 
 lint-web: install  ## eslint and tsc --noEmit (strict) on web/
@@ -69,6 +69,10 @@ test-web: install  ## Vitest: the web app's own logic
 
 test-unit: install  ## the fast tier alone: tests that need no server (under a second or two)
 	$(BIN)/pytest -m "not integration" -q
+
+# Also part of `make test` (tests/compose/), which skips it in one line where no engine answers.
+compose-test: install  ## docker-compose.yml for real: build, up, drive through the gateway, down -v
+	$(BIN)/pytest tests/compose -q
 
 rebuild-analytics: install  ## recompute analytics from the expense and budget data
 	$(BIN)/python -m analytics_service.rebuild

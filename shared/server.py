@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -196,7 +197,11 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         http=protocol_with(limits),
         access_log=False,
-        proxy_headers=False,
+        # uvicorn's own lines go through the root logger, which the app configures: JSON too.
+        log_config=None,
+        # Behind a TLS-terminating proxy, FORWARDED_ALLOW_IPS names it (uvicorn reads it): its
+        # X-Forwarded-For and -Proto then give the client's address and scheme. Unset: ignored.
+        proxy_headers=bool(os.environ.get("FORWARDED_ALLOW_IPS")),
         server_header=False,
         timeout_keep_alive=int(limits.keepalive_timeout),
         timeout_graceful_shutdown=5,

@@ -39,12 +39,16 @@ def free_port() -> int:
 
 
 TESTCONTAINER_IMAGES = ("mongo:8.0", "rabbitmq:3.13-management")
+# deploy/offline-images.sh labels the images it builds under official names with this: they run
+# the compose stack, but are not what testcontainers expects (SecantusDB is no mongod).
+STAND_IN_LABEL = "org.expense-tracker.stand-in"
 
 
 def docker_available() -> bool:
     """Whether to take MongoDB and RabbitMQ from testcontainers: only where a Docker engine
-    answers *and* their images are here or can be pulled (no registry is reachable on some
-    machines with an engine). ``TEST_INFRA=local`` or ``=docker`` decides instead."""
+    answers *and* the real images are here or can be pulled (no registry is reachable on some
+    machines with an engine, and local stand-ins under the same names do not count).
+    ``TEST_INFRA=local`` or ``=docker`` decides instead."""
     choice = os.environ.get("TEST_INFRA", "auto")
     if choice in {"local", "docker"}:
         return choice == "docker"
@@ -56,9 +60,11 @@ def docker_available() -> bool:
 
 
 def _image_at_hand(image: str) -> bool:
-    inspect = ["docker", "image", "inspect", image]
-    if subprocess.run(inspect, capture_output=True, check=False).returncode == 0:
-        return True
+    """The real image is present, or a pull brings it; a labelled stand-in is not it."""
+    inspect = ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", image]
+    present = subprocess.run(inspect, capture_output=True, text=True, check=False)
+    if present.returncode == 0:
+        return STAND_IN_LABEL not in (json.loads(present.stdout or "null") or {})
     try:
         pull = ["docker", "pull", "--quiet", image]
         return subprocess.run(pull, capture_output=True, check=False, timeout=120).returncode == 0
