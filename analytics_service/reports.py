@@ -506,13 +506,14 @@ class Reports:
             )
         ]
         found = []
+        by_category: dict[str, list[Document]] = defaultdict(list)
+        for doc in history:  # grouped once: each expense compares with its category only
+            by_category[doc["category"]].append(doc)
         for doc in sorted(history, key=lambda d: d["date"]):
             if doc["date"] < start.isoformat():
                 continue
             others = [
-                h["amount_cents"]
-                for h in history
-                if h["category"] == doc["category"] and h["_id"] != doc["_id"]
+                h["amount_cents"] for h in by_category[doc["category"]] if h["_id"] != doc["_id"]
             ]
             if is_unusual(doc["amount_cents"], others):
                 found.append(

@@ -17,7 +17,7 @@ from expense_service.limits import HardLimits
 from expense_service.recurring import RecurringRules
 from expense_service.routes import categories, expenses, recurring
 from expense_service.settings import Settings
-from expense_service.storage import backfill_months, create_indexes
+from expense_service.storage import backfill_accounts, create_indexes
 from expense_service.suggest import Suggester, load_prior
 from shared.scheduler import Scheduler
 from shared.service import ServiceRuntime, create_service_app
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             scheduler = Scheduler("recurring", rules.tick, settings.recurring_horizon_seconds)
             rules.scheduler = app.state.recurring_scheduler = scheduler
             runtime.background.append(asyncio.create_task(scheduler.run(), name="recurring"))
-            await backfill_months(runtime.db, runtime.transactions)
+            await backfill_accounts(runtime.db, runtime.transactions, app.state.suggester.learn)
             yield
 
     return create_service_app(

@@ -4,7 +4,7 @@ expense.* so that category suggestions learn from every filing and correction (s
 
 from __future__ import annotations
 
-from expense_service.storage import MONTHS_COUNTED, purge_user
+from expense_service.storage import UP_TO_DATE, purge_user
 from expense_service.suggest import Counts, Labelled, Suggester
 from shared.budgets import BUDGET_COPY_HANDLERS
 from shared.consumer import EventContext, Subscriptions, on
@@ -49,18 +49,18 @@ def handlers(prior: Counts) -> Subscriptions:
         if event.user_id is not None:
             await suggester(uow).learn(uow, event.user_id, labelled)
 
-    async def start_counting(user: UserRegistered, event: EventContext, uow: UnitOfWork) -> None:
-        """A new account has no entries: its month counts are complete from the start (the
-        profile, written by the directory's subscription just before, holds them)."""
+    async def up_to_date(user: UserRegistered, event: EventContext, uow: UnitOfWork) -> None:
+        """A new account learns everything from events: storage.backfill_accounts need not
+        visit it (the profile is written by the directory's subscription just before)."""
         await uow.db.users.update_one(
             {"_id": user.user_id, "deleted": {"$ne": True}},
-            {"$set": {MONTHS_COUNTED: True}},
+            {"$set": {UP_TO_DATE: True}},
             session=uow.session,
         )
 
     return [
         *user_directory_handlers(purge_user),
-        on(UserRegistered, start_counting),
+        on(UserRegistered, up_to_date),
         *BUDGET_COPY_HANDLERS,
         on(ExpenseCreated, created),
         on(ExpenseUpdated, updated),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -15,7 +14,6 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from expense_service.limits import HardLimits
 from expense_service.models import ExpenseFields, ExpenseOut, ImportProblem
 from expense_service.storage import (
-    MONTHS,
     Expense,
     StoredExpense,
     client_fields,
@@ -100,11 +98,13 @@ class Ledger:
         """Each body with a category: its own, or (True) the suggestion when it is confident;
         where there is none, why not. One model read for all of them (an import)."""
         missing = [body.description for body in bodies if body.category is None]
-        rankings = (
-            await self.suggester.suggest_many(user_id, missing)
-            if missing and self.suggester is not None
-            else [[] for _ in missing]
-        )
+        rankings: list[list[tuple[str, float]]] = [[] for _ in missing]
+        if missing and self.suggester is not None:
+            known = await self.categories(user_id)  # not a category deleted since it was learnt
+            rankings = [
+                [(c, p) for c, p in ranking if c in known]
+                for ranking in await self.suggester.suggest_many(user_id, missing)
+            ]
         filed: list[tuple[ExpenseFields, bool] | str] = []
         suggestions = iter(rankings)
         for body in bodies:
@@ -220,7 +220,8 @@ class Ledger:
                         )
                     except DuplicateKeyError:
                         raise _KeyTakenError from None
-                await count_months(uow, user_id, Counter({doc["month"]: 1}), profile["currency"])
+                if not profile.get("has_data"):
+                    await mark_has_data(uow, user_id, profile["currency"])
                 await uow.db.expenses.insert_one(doc, session=uow.session)
                 uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
 
@@ -283,7 +284,6 @@ class Ledger:
             )
             if doc is None:
                 raise not_found(expense_id)
-            await count_months(uow, user_id, Counter({doc["month"]: -1}))
             gone = {**doc, "version": doc["version"] + 1}
             uow.emit(ExpenseDeleted(**snapshot(gone)), user_id=user_id)
 
@@ -307,6 +307,12 @@ class Ledger:
             ):
                 await apply_change(uow, doc, {"category": move_to})
                 moved += 1
+            # Recurring rules file their future occurrences there too.
+            await uow.db.recurring.update_many(
+                {"user_id": user_id, "category": category["key"]},
+                {"$set": {"category": move_to, "updated_at": utcnow()}, "$inc": {"version": 1}},
+                session=uow.session,
+            )
             return moved
 
         if move_to not in await self.categories(user_id):
@@ -382,9 +388,9 @@ class Ledger:
                 new: list[str] = new_categories,
                 first: bool = first,
             ) -> int:
-                return await self._import_batch(
-                    uow, user_id, batch, new, currency if first else None
-                )
+                if first and not profile.get("has_data"):
+                    await mark_has_data(uow, user_id, currency)
+                return await self._import_batch(uow, user_id, batch, new)
 
             try:
                 added = await self.transactions.run(write)
@@ -403,9 +409,7 @@ class Ledger:
         user_id: str,
         batch: list[tuple[int, str, dict[str, Any]]],
         new_categories: list[str],
-        currency: str | None,
     ) -> int:
-        """``currency``: the first batch's, guarded as a first expense's is (count_months)."""
         for name in new_categories:
             await uow.db.categories.update_one(
                 {"user_id": user_id, "key": name},
@@ -428,7 +432,6 @@ class Ledger:
             doc = expense_document(user_id, fields.get("_id") or new_expense_id(), stored)
             docs.append(doc)
             fingerprints.append({"_id": key, "user_id": user_id, "expense_id": doc["_id"]})
-        await count_months(uow, user_id, Counter(doc["month"] for doc in docs), currency)
         if docs:
             await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
             await uow.db.expenses.insert_many(docs, session=uow.session)
@@ -480,28 +483,6 @@ async def mark_has_data(uow: UnitOfWork, user_id: str, currency: str) -> None:
         raise CurrencyChangedError
 
 
-async def count_months(
-    uow: UnitOfWork, user_id: str, changes: Counter[str], currency: str | None = None
-) -> None:
-    """Keeps how many entries each month holds on the user's local profile (``months``), in
-    the write's own transaction, so that a list page reads only the months it shows (the
-    embedded server reads every match of a count and of a sort + limit: storage.month_window).
-    With ``currency`` it is also ``mark_has_data``'s guard: one write does both."""
-    incs = {f"{MONTHS}.{month}": n for month, n in changes.items() if n}
-    if currency is None:
-        if incs:
-            await uow.db.users.update_one({"_id": user_id}, {"$inc": incs}, session=uow.session)
-        return
-    update: dict[str, Any] = {"$set": {"has_data": True}}
-    if incs:
-        update["$inc"] = incs
-    result = await uow.db.users.update_one(
-        {"_id": user_id, "currency": currency}, update, session=uow.session
-    )
-    if result.matched_count != 1:
-        raise CurrencyChangedError
-
-
 async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any]) -> Document:
     """Updates one expense inside ``uow`` and emits expense.updated with the previous values."""
     changed = {k: v for k, v in fields.items() if current.get(k) != v}
@@ -515,10 +496,6 @@ async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any
     )
     if result.matched_count != 1:
         raise not_found(current["_id"])
-    if updated["month"] != current["month"]:
-        await count_months(
-            uow, current["user_id"], Counter({current["month"]: -1, updated["month"]: 1})
-        )
     uow.emit(
         ExpenseUpdated(**snapshot(updated), previous=snapshot(current)),
         user_id=current["user_id"],

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from expense_service.ledger import Ledger, count_months, mark_has_data
+from expense_service.ledger import Ledger, mark_has_data
 from expense_service.models import (
     ExpenseFields,
     RecurringFields,
@@ -34,7 +33,7 @@ from expense_service.models import (
 from expense_service.schedule import Frequency, Schedule
 from expense_service.storage import expense_document, snapshot
 from shared import clock
-from shared.errors import NotFoundError
+from shared.errors import InvalidError, NotFoundError
 from shared.etags import IfMatch
 from shared.events import ExpenseCreated, ExpensesImported, ExpenseSnapshot
 from shared.money import from_cents
@@ -49,6 +48,7 @@ log = logging.getLogger(__name__)
 OCCURRENCE_NAMESPACE = uuid.UUID("6f1d8a52-3c0e-4f7b-9a51-2b7e1c9d4e10")
 BATCH = 50  # occurrences per transaction when catching up
 CLAIM_SECONDS = 10.0
+MAX_CATCH_UP = 1000  # occurrences a new rule may create at once
 UPCOMING = 5
 # Fields an occurrence copies from its rule (the rest of an expense is its date and ids).
 RECORDED = ("kind", "amount_cents", "currency", "base_amount_cents", "category", "description")
@@ -148,6 +148,15 @@ class RecurringRules:
     async def create(self, user_id: str, body: RecurringFields) -> Document:
         profile = await self.ledger.profile(user_id)
         recorded = await self.recorded_fields(user_id, body)
+        today = clock.now().astimezone(ZoneInfo(profile["timezone"])).date()
+        schedule = Schedule(
+            body.frequency, body.interval, body.start_date, body.end_date, body.count
+        )
+        if len(schedule.due(0, today, MAX_CATCH_UP + 1)) > MAX_CATCH_UP:
+            raise InvalidError(
+                f"this rule would create more than {MAX_CATCH_UP} entries at once (every "
+                "occurrence since its start date); start it later"
+            )
         now = utcnow()
         rule: Document = {
             "_id": str(uuid.uuid4()),
@@ -371,8 +380,6 @@ class RecurringRules:
             }
             for index, when in batch
         ]
-        # The profile first: a write conflict with another writer shows before the inserts.
-        await count_months(uow, user_id, Counter(doc["month"] for doc in docs))
         await uow.db.expenses.insert_many(docs, session=uow.session)
         if len(docs) == 1:
             uow.emit(ExpenseCreated(**snapshot(docs[0])), user_id=user_id)

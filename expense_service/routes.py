@@ -54,14 +54,7 @@ from expense_service.models import (
     Tag,
 )
 from expense_service.recurring import RecurringRules, recurring_out
-from expense_service.storage import (
-    MONTHS,
-    MONTHS_COUNTED,
-    ExpenseFilter,
-    expense_out,
-    month_window,
-    sort_spec,
-)
+from expense_service.storage import ExpenseFilter, expense_out, sort_spec
 from expense_service.suggest import ALTERNATIVES, confidence
 from shared.auth import CurrentUser
 from shared.etags import PRECONDITION, IfMatch, IfMatchHeader, etag
@@ -141,18 +134,9 @@ recurring = APIRouter(prefix="/api/recurring", tags=["recurring"])
 async def _page(
     runtime: Runtime, user_id: str, filters: ExpenseFilter, sort: SortOrder, limit: int, offset: int
 ) -> ExpensePage:
-    profile = await runtime.db.users.find_one({"_id": user_id}, {MONTHS: 1, MONTHS_COUNTED: 1})
-    window = (
-        month_window(user_id, profile.get(MONTHS, {}), filters, sort, limit, offset)
-        if profile is not None and profile.get(MONTHS_COUNTED)
-        else None
-    )
-    if window is not None:  # a page by date: only the months it shows are read
-        query, skip, total = window.query, window.skip, window.total
-    else:
-        query, skip = filters.query(user_id), offset
-        total = await runtime.db.expenses.count_documents(query)
-    cursor = runtime.db.expenses.find(query).sort(sort_spec(sort)).skip(skip).limit(limit)
+    query = filters.query(user_id)
+    total = await runtime.db.expenses.count_documents(query)
+    cursor = runtime.db.expenses.find(query).sort(sort_spec(sort)).skip(offset).limit(limit)
     items = [expense_out(doc) async for doc in cursor]
     return ExpensePage(items=items, total=total, limit=limit, offset=offset)
 
@@ -200,7 +184,12 @@ async def suggest_category(body: SuggestionIn, user: CurrentUser, ledger: Ledger
     numbers, card digits, dates and payment words ("POS", "VISA") do not matter. `amount` is
     accepted for the future and not used yet."""
     assert ledger.suggester is not None
-    ranking = await ledger.suggester.suggest(user.user_id, body.description)
+    known = await ledger.categories(user.user_id)  # not one deleted since it was learnt
+    ranking = [
+        (category, sure)
+        for category, sure in await ledger.suggester.suggest(user.user_id, body.description)
+        if category in known
+    ]
     if not ranking:
         raise unprocessable("the description has no words to go by")
     (best, sure), *rest = ranking

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypedDict
@@ -12,17 +13,19 @@ from typing import Any, Literal, TypedDict
 from pymongo import ASCENDING, DESCENDING
 
 from expense_service.models import ExpenseOut, Kind, SortOrder
+from shared.budgets import HARD_LIMITS
 from shared.events import ExpenseSnapshot
 from shared.money import from_cents
 from shared.mongo import Database, Document, utcnow
 from shared.month import Month
 from shared.uow import Transactions, UnitOfWork
 
+Learn = Callable[[UnitOfWork, str, list[tuple[str, str, int]]], Awaitable[None]]
+
 IDEMPOTENCY_KEY_SECONDS = 24 * 3600
-MONTHS = "months"  # on the local profile: entries per month (ledger.count_months)
-# ...and whether those counts cover every entry: set at registration, or by backfill_months for
-# accounts older than the counts. Pages use the counts only when it is set.
-MONTHS_COUNTED = "months_counted"
+# On the local profile: the account is up to date with what came later than it (its category
+# model, its hard-limit mark): set at registration, or once by backfill_accounts.
+UP_TO_DATE = "up_to_date"
 IMPORT_JOB_SECONDS = 7 * 24 * 3600  # an import's status stays readable for a week
 
 
@@ -114,86 +117,40 @@ class ExpenseFilter:
         return query
 
 
-@dataclass(frozen=True)
-class MonthWindow:
-    """The part of the list a page falls in: whole months, and how many of their entries come
-    before the page."""
-
-    query: dict[str, Any]
-    skip: int
-    total: int
-
-
-def month_window(
-    user_id: str,
-    months: dict[str, int],
-    expense_filter: ExpenseFilter,
-    order: SortOrder,
-    limit: int,
-    offset: int,
-) -> MonthWindow | None:
-    """Where a page by date lies, from the per-month counts, so that the query reads only the
-    months the page shows, not the whole account (the embedded server reads every match of a
-    sort + limit, and of a count). None when the counts cannot say: other filters, a date range
-    that cuts months, sorting by amount, or counts that do not add up."""
-    if order not in (SortOrder.DATE, SortOrder.DATE_DESC) or any(
-        getattr(expense_filter, name) is not None
-        for name in (
-            "date_from",
-            "date_to",
-            "category",
-            "tag",
-            "q",
-            "min_amount_cents",
-            "max_amount_cents",
-            "kind",
-        )
-    ):
-        return None
-    if any(n < 0 for n in months.values()):
-        return None
-    wanted = expense_filter.month
-    counts = {m: n for m, n in months.items() if n > 0 and (wanted is None or m == wanted)}
-    total = sum(counts.values())
-    chosen: list[str] = []
-    skip = offset
-    for month in sorted(counts, reverse=order is SortOrder.DATE_DESC):
-        if not chosen and skip >= counts[month]:
-            skip -= counts[month]
-            continue
-        chosen.append(month)
-        if sum(counts[m] for m in chosen) - skip >= limit:
-            break
-    if not chosen:
-        return MonthWindow({"user_id": user_id, "_id": None}, 0, total)  # past the end
-    first, _ = Month.parse(min(chosen)).bounds()
-    _, last = Month.parse(max(chosen)).bounds()
-    dates = {"$gte": first.isoformat(), "$lt": (last + timedelta(days=1)).isoformat()}
-    return MonthWindow({"user_id": user_id, "date": dates}, skip, total)
-
-
-async def backfill_months(db: Database, transactions: Transactions) -> int:
-    """Counts the months of accounts from before the counts existed, each in one transaction
-    with its expenses (a concurrent write conflicts and retries), once. Returns how many."""
+async def backfill_accounts(db: Database, transactions: Transactions, learn: Learn) -> int:
+    """Brings accounts from before these existed up to date, once each (``UP_TO_DATE`` marks
+    it done), each in one transaction with its expenses (a concurrent write conflicts and
+    retries): the category model learnt from every expense, and the hard-limit mark
+    (shared.budgets) where the account has a hard-limit budget. Returns how many."""
     done = 0
     async for profile in db.users.find(
-        {MONTHS_COUNTED: {"$ne": True}, "deleted": {"$ne": True}, "email": {"$exists": True}},
+        {UP_TO_DATE: {"$ne": True}, "deleted": {"$ne": True}, "email": {"$exists": True}},
         {"_id": 1},
     ):
 
-        async def count(uow: UnitOfWork, user_id: str = profile["_id"]) -> None:
+        async def bring(uow: UnitOfWork, user_id: str = profile["_id"]) -> None:
             months: dict[str, int] = {}
+            labelled: list[tuple[str, str, int]] = []
             async for doc in uow.db.expenses.find(
-                {"user_id": user_id}, {"month": 1}, session=uow.session
+                {"user_id": user_id},
+                {"month": 1, "description": 1, "category": 1},
+                session=uow.session,
             ):
                 months[doc["month"]] = months.get(doc["month"], 0) + 1
-            await uow.db.users.update_one(
-                {"_id": user_id},
-                {"$set": {MONTHS: months, MONTHS_COUNTED: True}},
+                labelled.append((doc["description"], doc["category"], 1))
+            hard = await uow.db.budgets.find_one(
+                {"user_id": user_id, "hard_limit": True, "deleted": {"$ne": True}},
+                {"_id": 1},
                 session=uow.session,
             )
+            marks: dict[str, Any] = {UP_TO_DATE: True}
+            if hard is not None:
+                marks[HARD_LIMITS] = True
+            await uow.db.users.update_one({"_id": user_id}, {"$set": marks}, session=uow.session)
+            if labelled:
+                await learn(uow, user_id, labelled)
 
-        await transactions.run(count)
+        await transactions.run(bring)
         done += 1
     return done
 

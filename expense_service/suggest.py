@@ -142,7 +142,8 @@ class Counts:
 def rank(found: list[str], *models: Counts) -> list[tuple[str, float]]:
     """Categories by posterior probability given ``found`` (features), best first, over the
     sum of ``models`` (the user's counts and the prior). Features no model has seen are left
-    out, as a vectoriser fitted on the training words would leave them out."""
+    out, as a vectoriser fitted on the training words would leave them out. Counts below zero
+    (an expense forgotten that was never learnt) count as zero."""
     documents: Counter[str] = Counter()
     occurrences: Counter[str] = Counter()
     for model in models:
@@ -166,7 +167,8 @@ def rank(found: list[str], *models: Counts) -> list[tuple[str, float]]:
         weight = min(1.0, SPREAD / used_by)
         for c in categories:
             scores[c] += weight * math.log(
-                (max(seen.get(c, 0.0), 0.0) + ALPHA) / (occurrences[c] + ALPHA * vocabulary)
+                (max(seen.get(c, 0.0), 0.0) + ALPHA)
+                / (max(occurrences[c], 0.0) + ALPHA * vocabulary)
             )
     top = max(scores.values())
     weights = {c: math.exp(s - top) for c, s in scores.items()}

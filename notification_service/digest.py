@@ -129,6 +129,11 @@ class DigestScheduler:
             following - timedelta(days=8), timezone, schedule["weekday"], schedule["hour"]
         )
         start, end = week_before(latest, timezone)
+        if schedule.get("last_end") and schedule["last_end"] >= end.isoformat():
+            return  # this week's went out already (the day or hour moved since): not twice
+        await uow.db.digest_schedule.update_one(
+            {"_id": user_id}, {"$set": {"last_end": end.isoformat()}}, session=uow.session
+        )
         uow.emit(
             DigestRequested(digest_id=digest_id(user_id, end), start=start, end=end),
             user_id=user_id,

@@ -101,9 +101,14 @@ async def on_digest(
 
 
 async def place_digest(user: UserProfile, event: EventContext, uow: UnitOfWork) -> None:
-    """A new account's first digest, or a move to another time zone."""
+    """A new account's first digest, or a move to another time zone: by the profile as stored
+    (the directory's subscription, just before, ignores news older than it has, and a deleted
+    account has none), not by the event's own copy."""
+    profile = await user_profile(uow.db, user.user_id)
+    if profile is None:
+        return
     preferences = await preferences_of(uow.db, user.user_id, uow.session)
-    await reschedule(uow, user.user_id, user.timezone, preferences)
+    await reschedule(uow, user.user_id, profile["timezone"], preferences)
 
 
 async def on_reset_requested(

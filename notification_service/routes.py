@@ -42,6 +42,7 @@ from notification_service.models import (
 from notification_service.settings import Settings
 from notification_service.storage import notification_out, preferences_of, stored_preferences
 from notification_service.webhooks import (
+    PING_INTERVAL,
     TEST_EVENT,
     UnsafeTargetError,
     WebhookSender,
@@ -52,7 +53,7 @@ from notification_service.webhooks import (
     resolve_checked,
 )
 from shared.auth import CurrentUser
-from shared.errors import ConflictError, InvalidError, NotFoundError
+from shared.errors import ConflictError, InvalidError, NotFoundError, RateLimitedError
 from shared.ids import uuid_or_no_route
 from shared.mongo import Document, utcnow
 from shared.service import Runtime, ServiceRuntime
@@ -414,6 +415,19 @@ async def test_webhook(
     sender: WebhookSender = request.app.state.webhook_sender
     ping = str(uuid.uuid4())
     now = utcnow()
+    recent = await runtime.db.webhook_deliveries.find_one(
+        {
+            "webhook_id": webhook_id,
+            "event_type": TEST_EVENT,
+            "created_at": {"$gt": now - PING_INTERVAL},
+        },
+        {"_id": 1},
+    )
+    if recent is not None:  # a ping is retried like any delivery: no flood on request
+        raise RateLimitedError(
+            f"one ping per {PING_INTERVAL.seconds} s per webhook",
+            retry_after=str(PING_INTERVAL.seconds),
+        )
     delivery = delivery_id(webhook_id, ping)
     await runtime.db.webhook_deliveries.insert_one(
         {

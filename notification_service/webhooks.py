@@ -61,12 +61,19 @@ WEBHOOK_EVENTS = (
 TEST_EVENT = "webhook.test"
 DELIVERY_NAMESPACE = uuid.UUID("3e0c7a1f-6b2d-4c85-9f14-8a7d2b5e6c31")
 RESPONSE_PEEK_BYTES = 4096
-SEND_LEASE = timedelta(seconds=60)
+SEND_LEASE = timedelta(seconds=120)  # well past an attempt's time limit (at most 60 s)
 SWEEP_SECONDS = 30.0
 # Addresses that are never a receiver, on top of every non-global one: cloud metadata services.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
 )
+# IPv6 ranges that carry an IPv4 address inside (NAT64, 6to4, IPv4-compatible, SIIT): they may
+# reach private IPv4 space through a translator, whatever ``is_global`` says of them.
+EMBEDDED_IPV4 = tuple(
+    ipaddress.ip_network(n)
+    for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96", "::ffff:0:0:0/96")
+)
+PING_INTERVAL = timedelta(seconds=5)
 
 
 class UnsafeTargetError(Exception):
@@ -97,10 +104,18 @@ def delivery_body(event_type: str, occurred_at: datetime, data: dict[str, Any]) 
 
 
 def check_url(url: str, *, development: bool) -> None:
-    """The URL's form: http(s), a host, no credentials; https outside development."""
-    parts = urlsplit(url)
+    """The URL's form: http(s), a host, a port that exists, no credentials; https outside
+    development."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        ascii_host(parts.hostname or "")
+    except (ValueError, UnicodeError) as exc:
+        raise InvalidError(f"url is not a valid URL: {exc}") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidError("url must be an http(s) URL with a host")
+    if port == 0:
+        raise InvalidError("url: port 0 is not a port")
     if parts.scheme != "https" and not development:
         raise InvalidError("url must use https")
     if parts.username or parts.password:
@@ -111,6 +126,8 @@ def allowed_address(address: str, *, development: bool) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in EMBEDDED_IPV4):
+        return False
     if ip in METADATA_ADDRESSES:
         return False
     if ip.is_loopback:
@@ -118,16 +135,24 @@ def allowed_address(address: str, *, development: bool) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def ascii_host(host: str) -> str:
+    """The host as it goes on the wire (IDNA for an internationalised name)."""
+    return host.encode("idna").decode("ascii") if not host.isascii() else host
+
+
 async def resolve_checked(url: str, *, development: bool) -> tuple[str, str, int]:
     """(scheme, checked address, port) to connect to for ``url``; raises UnsafeTargetError."""
-    parts = urlsplit(url)
-    host, scheme = parts.hostname or "", parts.scheme
-    port = parts.port or (443 if scheme == "https" else 80)
+    try:
+        parts = urlsplit(url)
+        host, scheme = ascii_host(parts.hostname or ""), parts.scheme
+        port = parts.port or (443 if scheme == "https" else 80)
+    except (ValueError, UnicodeError) as exc:
+        raise UnsafeTargetError(f"not a valid URL: {exc}") from None
     if scheme != "https" and not development:
         raise UnsafeTargetError("https is required")
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         raise UnsafeTargetError(f"{host} does not resolve: {exc}") from None
     addresses = sorted({str(info[4][0]) for info in found})
     refused = [a for a in addresses if not allowed_address(a, development=development)]
@@ -218,8 +243,15 @@ class WebhookSender:
         self.db = db
         self.transactions = transactions
         self.queue = LeasedQueue(db.webhook_deliveries, lease=SEND_LEASE)
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._sending: set[asyncio.Task[None]] = set()
+        # No kept-alive connections: requests go to checked addresses, and a connection whose
+        # certificate was checked for one host must not carry another host's delivery.
         async with httpx.AsyncClient(
-            follow_redirects=False, timeout=self.settings.timeout_seconds, trust_env=False
+            follow_redirects=False,
+            timeout=self.settings.timeout_seconds,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
         ) as http:
             while True:
                 self._wake.clear()
@@ -234,12 +266,30 @@ class WebhookSender:
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def send_due(self, http: httpx.AsyncClient) -> None:
-        """Claims what is due in batches and sends each batch concurrently, until none is due."""
+        """Claims due deliveries one free slot at a time and sends each in a task of its own,
+        so a slow receiver holds one slot (for at most the timeout) while the others go on."""
         while True:
-            token, claimed = await self.queue.claim_due(self.settings.concurrency)
+            await self._slots.acquire()
+            try:
+                token, claimed = await self.queue.claim_due(1)
+            except BaseException:
+                self._slots.release()
+                raise
             if not claimed:
+                self._slots.release()
                 return
-            await asyncio.gather(*(self.deliver(http, token, d) for d in claimed))
+            task = asyncio.create_task(self._send_in_slot(http, token, claimed[0]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_in_slot(self, http: httpx.AsyncClient, token: str, delivery: Document) -> None:
+        try:
+            await self.deliver(http, token, delivery)
+        except Exception:
+            log.exception("webhook delivery %s failed unexpectedly; retried", delivery["_id"])
+        finally:
+            self._slots.release()
+            self._wake.set()  # a slot is free: look for more
 
     async def deliver(self, http: httpx.AsyncClient, token: str, delivery: Document) -> None:
         hook = await self.db.webhooks.find_one({"_id": delivery["webhook_id"]})
@@ -247,7 +297,13 @@ class WebhookSender:
             await self.queue.done(token, [delivery["_id"]])  # deleted or disabled since
             return
         started = time.perf_counter()
-        status, error = await self._send(http, hook, delivery)
+        try:
+            async with asyncio.timeout(self.settings.timeout_seconds):  # in all, not per read
+                status, error = await self._send(http, hook, delivery)
+        except TimeoutError:
+            status, error = None, f"timed out after {self.settings.timeout_seconds:g} s"
+        except Exception as exc:  # a URL the client cannot send, say: a failed attempt
+            status, error = None, f"{type(exc).__name__}: {exc}"
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         await self.db.webhook_attempts.insert_one(
             {
@@ -290,7 +346,7 @@ class WebhookSender:
         except UnsafeTargetError as exc:
             return None, f"refused: {exc}"
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host = ascii_host(parts.hostname or "")
         literal = f"[{address}]" if ":" in address else address
         target = urlunsplit((scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
         timestamp = int(time.time())
@@ -298,7 +354,7 @@ class WebhookSender:
         headers = {
             "content-type": "application/json",
             "user-agent": "ExpenseTracker-Webhooks/1",
-            "host": parts.netloc.rsplit("@", 1)[-1],
+            "host": host if parts.port is None else f"{host}:{parts.port}",
             "webhook-id": delivery["_id"],
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature(hook["secret"], delivery["_id"], timestamp, body),

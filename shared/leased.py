@@ -84,6 +84,14 @@ class LeasedQueue:
             return token, set(ids)
         return token, {doc["_id"] async for doc in self._items.find({"claim": token}, {"_id": 1})}
 
+    async def renew(self, ids: list[str], token: str) -> set[str]:
+        """Extends the lease of these items if this claim still holds them; returns those."""
+        await self._items.update_many(
+            {"_id": {"$in": ids}, "claim": token},
+            {"$set": {"available_at": datetime.now(UTC) + self._lease}},
+        )
+        return {doc["_id"] async for doc in self._items.find({"claim": token, "_id": {"$in": ids}})}
+
     async def done(self, token: str, ids: Iterable[str]) -> None:
         ids = list(ids)
         if ids:

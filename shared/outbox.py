@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from shared.bus import EventBus
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CLAIM_LEASE = timedelta(seconds=30)
+LEASE_MARGIN = timedelta(seconds=10)  # a fresh entry's lease is renewed when this close to ending
 SENT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
@@ -111,10 +112,16 @@ class OutboxRelay:
         by_claim: dict[str | None, list[Document]] = {}
         for entry in entries:
             by_claim.setdefault(entry.get("claim"), []).append(entry)
+        now = datetime.now(UTC)
         for token, group in by_claim.items():
             if token is None:
                 token, mine = await self._queue.claim_ids([entry["_id"] for entry in group])
                 group = [{**entry, "attempts": 1} for entry in group if entry["_id"] in mine]
+            elif min(entry["available_at"] for entry in group) - now < LEASE_MARGIN:
+                # A backlog let the lease run low: renew it, and publish only what is still
+                # ours (a sweep elsewhere may have taken some over).
+                mine = await self._queue.renew([entry["_id"] for entry in group], token)
+                group = [entry for entry in group if entry["_id"] in mine]
             published += await self._publish_claimed(token, group)
         return published
 

@@ -21,12 +21,20 @@ from typing import TypeVar
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
+from shared.errors import UnavailableError
 from shared.events import EventEnvelope, Payload
 from shared.log import request_id_var
 from shared.mongo import Database, Document, Mongo
 from shared.outbox import CLAIM_LEASE, OutboxState
 
 T = TypeVar("T")
+
+
+class BusyError(UnavailableError, PyMongoError):
+    """A transaction that kept conflicting with others: 503 to a client; to a consumer, like
+    any database error, a redelivery."""
+
+
 MAX_BACKOFF_SECONDS = 0.1
 Committed = Callable[[list[Document]], None]
 
@@ -95,15 +103,20 @@ class Transactions:
         self._mongo = mongo
         self._producer = producer
         self._on_commit = on_commit
+        # The claim this process's entries are written with: one per process, so the relay
+        # marks a batch of several commits sent in one write.
+        self._claim = uuid.uuid4().hex
 
-    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 8) -> T:
-        """``work`` in one transaction, retried up to ``attempts`` times on a transient error."""
+    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 20) -> T:
+        """``work`` in one transaction, retried up to ``attempts`` times on a transient error
+        (about two seconds of backoff in all). Still conflicting after that (many writers of
+        one document at once), it gives up with 503 and Retry-After, never a 500."""
         for attempt in range(attempts):
             try:
                 async with self._mongo.transaction() as session:
                     uow = UnitOfWork(session=session, db=self._mongo.db, producer=self._producer)
                     result = await work(uow)
-                    claim = uuid.uuid4().hex if self._on_commit is not None else None
+                    claim = self._claim if self._on_commit is not None else None
                     entries = await uow.flush(claim)
             except PyMongoError as exc:
                 if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
@@ -112,6 +125,8 @@ class Transactions:
                     ceiling = min(MAX_BACKOFF_SECONDS, 0.002 * 2**attempt)
                     await asyncio.sleep(random.uniform(0.0005, ceiling))  # noqa: S311
                     continue
+                if exc.has_error_label("TransientTransactionError"):
+                    raise BusyError("too many changes to the same data at once; retry") from exc
                 raise
             # Only after the commit: woken earlier, the relay could not see the entries yet.
             if entries and self._on_commit is not None:

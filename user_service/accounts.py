@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -215,6 +216,12 @@ class Accounts:
             if user is None:
                 raise UnauthenticatedError(ACCOUNT_GONE)
             await self.store.revoke_all(user_id, uow.session)
+            # A reset link sent before no longer works either.
+            await uow.db.password_resets.update_many(
+                {"user_id": user_id, "used_at": None},
+                {"$set": {"used_at": datetime.now(UTC)}},
+                session=uow.session,
+            )
             uow.emit(
                 UserTokensRevoked(
                     user_id=user["_id"], token_version=user["token_version"], reason=reason

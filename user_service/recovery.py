@@ -102,6 +102,13 @@ class Recovery:
 
     async def reset(self, token: str, new_password: str, still_wanted: StillWanted) -> None:
         digest = token_digest(token)
+        # Checked before the costly hash, so made-up tokens cost no bcrypt work; checked again,
+        # and used, in the transaction below.
+        probe = await self.db.password_resets.find_one(
+            {"_id": digest, "used_at": None, "expires_at": {"$gt": datetime.now(UTC)}}, {"_id": 1}
+        )
+        if probe is None:
+            raise await self._why_refused(digest)
         password_hash = await self.hasher.hash(new_password, still_wanted)
 
         async def write(uow: UnitOfWork) -> None:
@@ -112,7 +119,7 @@ class Recovery:
                 session=uow.session,
             )
             if found is None:
-                raise await self._why_refused(uow, digest, now)
+                raise await self._why_refused(digest, uow)
             user = await self.store.update(
                 found["user_id"],
                 {"password_hash": password_hash},
@@ -138,8 +145,9 @@ class Recovery:
 
         await self.transactions.run(write)
 
-    async def _why_refused(self, uow: UnitOfWork, digest: str, now: datetime) -> ResetLinkError:
-        known = await uow.db.password_resets.find_one({"_id": digest}, session=uow.session)
+    async def _why_refused(self, digest: str, uow: UnitOfWork | None = None) -> ResetLinkError:
+        session = uow.session if uow is not None else None
+        known = await self.db.password_resets.find_one({"_id": digest}, session=session)
         if known is None:
             return ResetLinkError("this reset link is not valid; ask for a new one")
         if known["used_at"] is not None:

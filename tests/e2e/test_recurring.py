@@ -87,6 +87,7 @@ async def test_a_past_start_catches_up_month_ends_once(client: httpx.AsyncClient
         ({"end_date": "2026-03-01", "count": 3}, "not both"),
         ({"category": "no-such"}, "unknown category"),
         ({"amount": "-5"}, "amount"),
+        ({"frequency": "daily", "start_date": "1990-01-01"}, "more than 1000 entries at once"),
     ],
 )
 async def test_bad_rules_get_422_with_a_clear_detail(

@@ -222,6 +222,9 @@ async def test_a_failing_webhook_is_disabled_and_its_owner_told(
         ("ftp://example.com/hook", "http(s)"),
         ("http://user:pw@127.0.0.1/hook", "credentials"),
         ("http://no-such-host.invalid/hook", "does not resolve"),
+        ("https://example.com:99999/hook", "not a valid URL"),
+        ("http://[::1/hook", "not a valid URL"),
+        ("http://[64:ff9b::a9fe:a9fe]/hook", "may not be called"),
     ],
 )
 async def test_unsafe_urls_are_refused(client: httpx.AsyncClient, url: str, words: str) -> None:

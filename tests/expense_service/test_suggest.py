@@ -90,3 +90,13 @@ def test_forgetting_undoes_learning() -> None:
     user.add("Blue Bottle", "food", -1.0)
     user.add("Blue Bottle", "coffee")
     assert rank(features("blue bottle"), user)[0][0] == "coffee"
+
+
+def test_forgetting_what_was_never_learnt_does_not_break_ranking() -> None:
+    """An expense from before the model existed, deleted: its counts go below zero."""
+    user = Counts()
+    for _ in range(9):
+        user.add("weekly big grocery run at the market", "food", -1.0)
+    ranking = rank(features("uber"), user, load_prior())
+    assert ranking[0][0] == "travel"
+    assert all(0 <= p <= 1 for _, p in ranking)

@@ -62,3 +62,11 @@ def test_https_outside_development() -> None:
     check_url("https://hooks.example.com/h", development=False)
     with pytest.raises(InvalidError, match="https"):
         check_url("http://hooks.example.com/h", development=False)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com:99999/", "https://example.com:abc/", "http://[::1", "http://:80/"]
+)
+def test_malformed_urls_are_refused_not_crashed_on(url: str) -> None:
+    with pytest.raises(InvalidError):
+        check_url(url, development=True)
