@@ -1,6 +1,8 @@
 """Events expense_service consumes: user.* for the local profiles (shared.users), budget.* to
 know which expenses fall under a hard limit (shared.budgets, expense_service.limits), and its own
-expense.* so that category suggestions learn from every filing and correction (suggest)."""
+expense.created/updated/deleted so that category suggestions learn from every filing and
+correction (suggest). An import's rows are learnt with their batch (ledger); a recurring
+catch-up's repeats of one description teach nothing new and are not learnt."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from shared.consumer import EventContext, Subscriptions, on
 from shared.events import (
     ExpenseCreated,
     ExpenseDeleted,
-    ExpensesImported,
     ExpenseUpdated,
     UserRegistered,
 )
@@ -25,9 +26,6 @@ def handlers(prior: Counts) -> Subscriptions:
 
     async def created(expense: ExpenseCreated, event: EventContext, uow: UnitOfWork) -> None:
         await learn(uow, event, [(expense.description, expense.category, 1)])
-
-    async def imported(batch: ExpensesImported, event: EventContext, uow: UnitOfWork) -> None:
-        await learn(uow, event, [(e.description, e.category, 1) for e in batch.expenses])
 
     async def updated(change: ExpenseUpdated, event: EventContext, uow: UnitOfWork) -> None:
         before = change.previous
@@ -70,5 +68,4 @@ def handlers(prior: Counts) -> Subscriptions:
         on(ExpenseCreated, created, replay_safe=True),
         on(ExpenseUpdated, updated, replay_safe=True),
         on(ExpenseDeleted, deleted, replay_safe=True),
-        on(ExpensesImported, imported, replay_safe=True),
     ]

@@ -435,6 +435,13 @@ class Ledger:
         if docs:
             await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
             await uow.db.expenses.insert_many(docs, session=uow.session)
+            if self.suggester is not None:
+                # Learnt here, with the batch, not from its event: a job's batches come one
+                # after another, while events of big batches, handled beside everyone else's,
+                # kept conflicting on the embedded server.
+                await self.suggester.learn(
+                    uow, user_id, [(doc["description"], doc["category"], 1) for doc in docs]
+                )
             uow.emit(
                 ExpensesImported(expenses=[ExpenseSnapshot(**snapshot(doc)) for doc in docs]),
                 user_id=user_id,

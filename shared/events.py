@@ -30,8 +30,8 @@ class EventType(StrEnum):
     EXPENSE_CREATED = "expense.created"
     EXPENSE_UPDATED = "expense.updated"
     EXPENSE_DELETED = "expense.deleted"
-    # producer expense_service (CSV import, one per batch of rows); consumers budget, analytics,
-    # expense (suggestions), notification (webhooks).
+    # producer expense_service (CSV import, one per batch of rows; a recurring catch-up);
+    # consumers budget, analytics, notification (webhooks).
     EXPENSES_IMPORTED = "expenses.imported"
     # producer budget_service; consumers analytics_service, notification_service (thresholds
     # become notifications; all three may go to webhooks), expense_service (hard limits).
