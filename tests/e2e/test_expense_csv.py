@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support import Account, eventually, register_and_login
 
@@ -263,6 +264,7 @@ async def test_semicolon_file_with_decimal_commas_from_a_bank(client: httpx.Asyn
     assert (plain.status_code, plain.json()["imported"]) == (200, 1), plain.text
 
 
+@pytest.mark.timeout(240)
 async def test_large_import_runs_as_a_job_and_reaches_budgets_and_analytics(
     client: httpx.AsyncClient,
 ) -> None:
@@ -295,7 +297,9 @@ async def test_large_import_runs_as_a_job_and_reaches_budgets_and_analytics(
         job: dict[str, Any] = (await client.get(location, headers=account.headers)).json()
         return job if job["state"] != "running" else None
 
-    job = await eventually(finished, timeout=70, interval=0.5)  # within pytest's 120 s
+    # Alone this takes seconds; late in the whole suite, on two cores shared with everything,
+    # it has taken over 70 s (docs/benchmarks.md: imports are an open performance item).
+    job = await eventually(finished, timeout=150, interval=0.5)
     assert job, "the import did not finish"
     assert (job["state"], job["rows"], job["processed"], job["imported"]) == (
         "done",

@@ -155,6 +155,7 @@ async def _created_count(client: httpx.AsyncClient, account: Account, rule_id: s
     return len(await occurrences(client, account, rule_id)) == n
 
 
+@pytest.mark.timeout(240)
 async def test_two_replicas_and_a_crash_create_each_occurrence_once(
     client: httpx.AsyncClient, e2e: E2E
 ) -> None:
@@ -193,7 +194,7 @@ async def test_two_replicas_and_a_crash_create_each_occurrence_once(
             rule = await client.get(f"/api/recurring/{daily['id']}", headers=account.headers)
             return bool(rule.json()["next_date"] > until.isoformat())
 
-        await eventually(done, timeout=60, interval=0.5, what="the daily rule to catch up")
+        await eventually(done, timeout=120, interval=0.5, what="the daily rule to catch up")
     finally:
         for replica in replicas:
             await asyncio.to_thread(stack.kill, replica)
