@@ -6,7 +6,7 @@ import datetime as dt
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -82,7 +82,21 @@ class ExpenseFields(Body):
     kind: Kind = Kind.EXPENSE
 
 
-class ExpensePatch(Body):
+class Patch(Body):
+    """A PATCH body: only the fields sent change, and none of them may be null (but
+    ``base_amount``, whose null means "recompute from the new amount or currency")."""
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        nulls = [
+            k for k in self.model_fields_set if getattr(self, k) is None and k != "base_amount"
+        ]
+        if nulls:
+            raise ValueError(f"these fields cannot be null: {', '.join(sorted(nulls))}")
+        return self
+
+
+class ExpensePatch(Patch):
     amount: Money | None = None
     currency: CurrencyCode | None = None
     base_amount: Money | None = None
@@ -91,15 +105,6 @@ class ExpensePatch(Body):
     date: CalendarDate | None = None
     tags: Tags | None = None
     kind: Kind | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> ExpensePatch:
-        nulls = [
-            k for k in self.model_fields_set if getattr(self, k) is None and k != "base_amount"
-        ]
-        if nulls:
-            raise ValueError(f"these fields cannot be null: {', '.join(sorted(nulls))}")
-        return self
 
 
 class ExpenseOut(BaseModel):
@@ -237,7 +242,7 @@ class RecurringFields(Body):
         return self
 
 
-class RecurringPatch(Body):
+class RecurringPatch(Patch):
     """Changes apply to future occurrences only; what a rule created stays as it is."""
 
     paused: Flag | None = Field(default=None, description="false resumes")
@@ -250,15 +255,6 @@ class RecurringPatch(Body):
     category: CategoryName | None = None
     description: Description | None = None
     tags: Tags | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> RecurringPatch:
-        nulls = [
-            k for k in self.model_fields_set if getattr(self, k) is None and k != "base_amount"
-        ]
-        if nulls:
-            raise ValueError(f"these fields cannot be null: {', '.join(sorted(nulls))}")
-        return self
 
 
 class RecurringOut(BaseModel):
