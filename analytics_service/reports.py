@@ -113,6 +113,22 @@ def is_unusual(amount_cents: int, history_cents: list[int]) -> bool:
     return (amount_cents - median) / (MAD_SCALE * mad) > ROBUST_Z
 
 
+def unusual_among(
+    candidates: Iterable[Document], history: list[Document]
+) -> list[tuple[Document, int]]:
+    """The candidates that are unusual against the rest of their category in ``history``,
+    each with the category's typical (median) amount, in the candidates' order."""
+    by_category: dict[str, list[Document]] = defaultdict(list)
+    for doc in history:  # grouped once: each expense compares with its category only
+        by_category[doc["category"]].append(doc)
+    found = []
+    for doc in candidates:
+        others = [h["amount_cents"] for h in by_category[doc["category"]] if h["_id"] != doc["_id"]]
+        if is_unusual(doc["amount_cents"], others):
+            found.append((doc, int(statistics.median(others))))
+    return found
+
+
 def ordinal(day: int) -> str:
     suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
     return f"{day}{suffix}"
@@ -360,37 +376,16 @@ class Reports:
                     data=_expense_data(doc),
                 )
             )
-        history_start = start - timedelta(days=365)
-        history = [
-            doc
-            async for doc in self.db.expense_projection.find(
-                {
-                    "user_id": self.user_id,
-                    "kind": "expense",
-                    "deleted": False,
-                    "date": {
-                        "$gte": history_start.isoformat(),
-                        "$lt": (end + timedelta(days=1)).isoformat(),
-                    },
-                }
-            )
-        ]
-        for doc in sorted(expenses, key=lambda d: d["date"]):
-            others = [
-                h["amount_cents"]
-                for h in history
-                if h["category"] == doc["category"] and h["_id"] != doc["_id"]
-            ]
-            if is_unusual(doc["amount_cents"], others):
-                typical = from_cents(int(statistics.median(others)))
-                insights.append(
-                    Insight(
-                        kind="unusual_expense",
-                        text=f"Unusual: {_describe(doc, unit)}, where you typically spend "
-                        f"{typical}.",
-                        data=_expense_data(doc) | {"typical": str(typical)},
-                    )
+        history = await self.year_before(start, end)
+        for doc, typical_cents in unusual_among(sorted(expenses, key=lambda d: d["date"]), history):
+            typical = from_cents(typical_cents)
+            insights.append(
+                Insight(
+                    kind="unusual_expense",
+                    text=f"Unusual: {_describe(doc, unit)}, where you typically spend {typical}.",
+                    data=_expense_data(doc) | {"typical": str(typical)},
                 )
+            )
         return Insights(month=month, currency=currency, insights=insights)
 
     async def forecast(self, month: str) -> Forecast:
@@ -490,8 +485,10 @@ class Reports:
             unusual=unusual,
         )
 
-    async def unusual_between(self, start: date, end: date) -> list[DigestExpense]:
-        history = [
+    async def year_before(self, start: date, end: date) -> list[Document]:
+        """The expenses of the year before ``start`` up to ``end``: what "unusual" compares
+        with."""
+        return [
             doc
             async for doc in self.db.expense_projection.find(
                 {
@@ -505,28 +502,23 @@ class Reports:
                 }
             )
         ]
-        found = []
-        by_category: dict[str, list[Document]] = defaultdict(list)
-        for doc in history:  # grouped once: each expense compares with its category only
-            by_category[doc["category"]].append(doc)
-        for doc in sorted(history, key=lambda d: d["date"]):
-            if doc["date"] < start.isoformat():
-                continue
-            others = [
-                h["amount_cents"] for h in by_category[doc["category"]] if h["_id"] != doc["_id"]
-            ]
-            if is_unusual(doc["amount_cents"], others):
-                found.append(
-                    DigestExpense(
-                        expense_id=doc["_id"],
-                        date=date.fromisoformat(doc["date"]),
-                        category=doc["category"],
-                        description=doc["description"],
-                        amount=from_cents(doc["amount_cents"]),
-                        typical=from_cents(int(statistics.median(others))),
-                    )
-                )
-        return found
+
+    async def unusual_between(self, start: date, end: date) -> list[DigestExpense]:
+        history = await self.year_before(start, end)
+        inside = sorted(
+            (doc for doc in history if doc["date"] >= start.isoformat()), key=lambda d: d["date"]
+        )
+        return [
+            DigestExpense(
+                expense_id=doc["_id"],
+                date=date.fromisoformat(doc["date"]),
+                category=doc["category"],
+                description=doc["description"],
+                amount=from_cents(doc["amount_cents"]),
+                typical=from_cents(typical_cents),
+            )
+            for doc, typical_cents in unusual_among(inside, history)
+        ]
 
     async def statement(self, month: str) -> Statement:
         """The monthly statement's figures (pdf_report renders them)."""
