@@ -22,11 +22,13 @@ from typing import Any, Protocol, TypeVar
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter
 from pydantic import ValidationError
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from shared.events import EventEnvelope, EventType, Payload
 from shared.log import new_request_id, request_id_var
-from shared.mongo import Database
+from shared.mongo import Database, Document
 from shared.uow import Transactions, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -201,7 +203,10 @@ class IdempotentConsumer:
             async def again_is_harmless(uow: UnitOfWork) -> None:
                 await handler(payload, EventContext.of(envelope), uow)
 
-            await self._transactions.run(again_is_harmless, attempts=30)
+            try:
+                await self._transactions.run(again_is_harmless, attempts=30)
+            except StaleEventError:
+                return False
             return True
 
         async def once(uow: UnitOfWork) -> None:
@@ -220,9 +225,35 @@ class IdempotentConsumer:
 
         try:
             await self._transactions.run(once, attempts=30)
-        except _AlreadyProcessedError:
+        except (_AlreadyProcessedError, StaleEventError):
             return False
         return True
+
+
+async def replace_if_newer(
+    collection: AsyncCollection[Document], after: Document, uow: UnitOfWork
+) -> Document | None:
+    """Stores ``after`` (with ``_id`` and ``version``) as the newest version of its document
+    and returns the one it replaced (None: it is new), in one round trip. When the stored one
+    is as new or newer (a duplicate or a late event) it raises StaleEventError, which rolls the
+    write back. A projection of another service's entities keeps them this way."""
+    before: Document | None = await collection.find_one_and_replace(
+        {"_id": after["_id"]},
+        after,
+        upsert=True,
+        return_document=ReturnDocument.BEFORE,
+        session=uow.session,
+    )
+    if before is not None and before["version"] >= after["version"]:
+        raise StaleEventError
+    return before
+
+
+class StaleEventError(Exception):
+    """Raised by a handler that finds the event older than what it holds only after writing
+    (a projection replaced and its previous version returned in one round trip, rather than
+    read first and written second): the unit of work is rolled back, so nothing it wrote
+    stays, and the event is acknowledged as a duplicate."""
 
 
 class _AlreadyProcessedError(Exception):

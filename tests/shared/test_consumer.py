@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aio_pika
 
-from shared.consumer import EventContext, IdempotentConsumer, on
+from shared.consumer import EventContext, IdempotentConsumer, on, replace_if_newer
 from shared.events import EventEnvelope, UserDeleted, UserTokensRevoked
 from shared.uow import UnitOfWork
 from tests.shared.conftest import Parts
@@ -117,3 +117,29 @@ async def test_a_replay_safe_type_is_not_recorded(parts: Parts) -> None:
     doc = await parts.mongo.db.versions.find_one({"_id": "u1"})
     assert doc == {"_id": "u1", "v": 3, "writes": 1}
     assert await parts.mongo.db.processed_events.count_documents({}) == 0
+
+
+async def test_a_stale_event_found_on_writing_leaves_nothing_written(parts: Parts) -> None:
+    """``replace_if_newer`` writes and reads the previous version in one round trip; an event
+    older than what is stored is rolled back whole (its other writes too) and counted as a
+    duplicate."""
+
+    async def project(revoked: UserTokensRevoked, event: EventContext, uow: UnitOfWork) -> None:
+        await uow.db.effects.update_one(
+            {"_id": "writes"}, {"$inc": {"n": 1}}, upsert=True, session=uow.session
+        )
+        after = {"_id": revoked.user_id, "version": revoked.token_version}
+        await replace_if_newer(uow.db.projection, after, uow)
+
+    consumer = IdempotentConsumer(
+        parts.transactions, [on(UserTokensRevoked, project, replay_safe=True)]
+    )
+
+    def revoked(version: int) -> EventEnvelope:
+        payload = UserTokensRevoked(user_id="u1", token_version=version, reason="test")
+        return EventEnvelope.of(payload, producer="tests", user_id="u1")
+
+    handled = [await consumer.handle(revoked(v)) for v in (2, 1, 2, 3)]
+    assert handled == [True, False, False, True]
+    assert await parts.mongo.db.projection.find_one({"_id": "u1"}) == {"_id": "u1", "version": 3}
+    assert await parts.mongo.db.effects.find_one({"_id": "writes"}) == {"_id": "writes", "n": 2}
