@@ -4,85 +4,68 @@ One change alerts at most once: when it crosses several thresholds at once (a la
 budget created or lowered below what is already spent), all of them count as reached and only
 the highest is announced.
 
-An alert's state is a document ``<budget_id>:<month>:<threshold>`` that exists while the
-threshold stands crossed. Crossing upwards inserts it and emits budget.threshold_reached in the
-same transaction; falling back below deletes it, so the next crossing alerts again. The caller
-holds the user-month lock (storage.lock_month), so concurrent events, and two budget_service
-processes, take turns and cannot both see the threshold as not yet crossed.
+The thresholds that stand crossed are kept on the user's month document (budget_service.
+storage), ``alerts.<budget id>.<basis points>`` = the spending that crossed it. Crossing upwards
+adds one and emits budget.threshold_reached in the same transaction; falling back below removes
+it, so the next crossing alerts again. The caller has taken the month (storage.lock_month, which
+also handed it the document read here), so concurrent events, and two budget_service processes,
+take turns and cannot both see the threshold as not yet crossed.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from budget_service.storage import spent_cents
+from budget_service.storage import month_id, spent_in
 from shared.budgets import Budget, budgets_in_force
 from shared.events import BudgetThresholdReached
 from shared.money import from_cents, percent
+from shared.mongo import Document
 from shared.uow import UnitOfWork
 from shared.users import user_profile
 
 BASIS_POINTS = 10_000
 
 
-def alert_id(budget_id: str, month: str, threshold_bp: int) -> str:
-    return f"{budget_id}:{month}:{threshold_bp}"
-
-
 async def evaluate(
     uow: UnitOfWork,
-    user_id: str,
-    month: str,
+    month: Document,
     categories: set[str | None],
     budgets: dict[str | None, Budget] | None = None,
 ) -> None:
-    """Fires or re-arms the alerts of the budgets in force in ``month`` for ``categories`` and
-    for the overall budget (``budgets``: those in force, when the caller has read them)."""
+    """Fires or re-arms the alerts of the budgets in force in ``month`` (a month document, as
+    lock_month returned it) for ``categories`` and for the overall budget (``budgets``: those
+    in force, when the caller has read them)."""
+    user_id, key = month["user_id"], month["month"]
     if budgets is None:
-        budgets = await budgets_in_force(uow.db, user_id, month, uow.session)
+        budgets = await budgets_in_force(uow.db, user_id, key, uow.session)
+    standing: dict[str, dict[str, int]] = month.get("alerts", {})
+    changes: dict[str, dict[str, Any]] = {"$set": {}, "$unset": {}}
     for category in sorted(categories | {None}, key=lambda c: c or ""):
         budget = budgets.get(category)
         if budget is None:
             continue
-        spent = await spent_cents(uow.db, user_id, month, category, uow.session)
+        spent = spent_in(month, category)
         limit = budget["amount_cents"]
-        keys = {bp: alert_id(budget["_id"], month, bp) for bp in budget["thresholds_bp"]}
-        fired = {
-            doc["threshold_bp"]
-            async for doc in uow.db.alert_state.find(
-                {"_id": {"$in": list(keys.values())}}, session=uow.session
-            )
-        }
-        crossed = {bp for bp in keys if spent * BASIS_POINTS >= bp * limit}
-        rearmed = fired - crossed  # spending fell back below: the next crossing alerts again
-        if rearmed:
-            await uow.db.alert_state.delete_many(
-                {"_id": {"$in": [keys[bp] for bp in rearmed]}}, session=uow.session
-            )
+        fired = {int(bp) for bp in standing.get(budget["_id"], {})}
+        crossed = {bp for bp in budget["thresholds_bp"] if spent * BASIS_POINTS >= bp * limit}
+        field = f"alerts.{budget['_id']}"
+        # Spending fell back below: the next crossing alerts again.
+        for bp in fired - crossed:
+            changes["$unset"][f"{field}.{bp}"] = ""
         newly = crossed - fired
         if not newly:
             continue
+        for bp in newly:
+            changes["$set"][f"{field}.{bp}"] = spent
         # Every newly crossed threshold counts as reached, but only the highest is announced:
         # one change (a big expense, a budget set below what is spent) makes one alert, whose
         # threshold matches the percentage it reports.
-        await uow.db.alert_state.insert_many(
-            [
-                {
-                    "_id": keys[bp],
-                    "user_id": user_id,
-                    "budget_id": budget["_id"],
-                    "month": month,
-                    "threshold_bp": bp,
-                    "spent_cents": spent,
-                }
-                for bp in sorted(newly)
-            ],
-            session=uow.session,
-        )
         uow.emit(
             BudgetThresholdReached(
                 budget_id=budget["_id"],
-                month=month,
+                month=key,
                 category=category,
                 threshold=Decimal(max(newly)) / BASIS_POINTS,
                 spent=from_cents(spent),
@@ -91,6 +74,24 @@ async def evaluate(
                 currency=await _currency(uow, user_id),
             ),
             user_id=user_id,
+        )
+    update = {op: fields for op, fields in changes.items() if fields}
+    if update:
+        await uow.db.months.update_one({"_id": month_id(user_id, key)}, update, session=uow.session)
+
+
+async def forget_thresholds(
+    uow: UnitOfWork, user_id: str, budget_id: str, thresholds_bp: list[int] | None = None
+) -> None:
+    """Forgets a budget's crossed thresholds in every month: ``thresholds_bp`` of them (removed
+    from the budget), or all (the budget deleted). A threshold added back later alerts again."""
+    field = f"alerts.{budget_id}"
+    removed = [field] if thresholds_bp is None else [f"{field}.{bp}" for bp in thresholds_bp]
+    if removed:
+        await uow.db.months.update_many(
+            {"user_id": user_id, field: {"$exists": True}},
+            {"$unset": dict.fromkeys(removed, "")},
+            session=uow.session,
         )
 
 

@@ -8,15 +8,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from budget_service.alerts import BASIS_POINTS, evaluate
+from budget_service.alerts import BASIS_POINTS, evaluate, forget_thresholds
 from budget_service.events import catch_up
 from budget_service.expense_client import ExpenseServiceClient
 from budget_service.models import BudgetIn, BudgetOut, BudgetStatus, ReservationIn, State
-from budget_service.storage import (
-    lock_month,
-    spent_cents,
-    spent_with_reservations,
-)
+from budget_service.storage import lock_month, read_month, spent_in, spent_with_reservations
 from shared.auth import Principal
 from shared.budgets import Budget, budgets_in_force
 from shared.errors import ConflictError, NotFoundError
@@ -183,17 +179,15 @@ class BudgetBook:
         # A new or changed limit is checked against what is already spent: a budget set past
         # 80% alerts at once, thresholds no longer reached re-arm, and thresholds that stay
         # reached do not alert again. Thresholds removed from the budget are forgotten.
-        await uow.db.alert_state.delete_many(
-            {"budget_id": after["_id"], "threshold_bp": {"$nin": after["thresholds_bp"]}},
-            session=uow.session,
-        )
+        if before is not None:
+            removed = sorted(set(before["thresholds_bp"]) - set(after["thresholds_bp"]))
+            await forget_thresholds(uow, after["user_id"], after["_id"], removed)
         months = {after["month"]}
         if after["repeat"] and current_month > after["month"]:
             months.add(current_month)
         for month in sorted(months):
-            if month != after["month"]:
-                await lock_month(uow, after["user_id"], month)
-            await evaluate(uow, after["user_id"], month, {after["category"]})
+            state = await lock_month(uow, after["user_id"], month)
+            await evaluate(uow, state, {after["category"]})
 
     async def delete(self, user_id: str, budget_id: str, if_match: IfMatch | None = None) -> None:
         async def write(uow: UnitOfWork) -> None:
@@ -206,7 +200,7 @@ class BudgetBook:
                 if_match.check(budget["version"])
             await lock_month(uow, user_id, budget["month"])
             await uow.db.budgets.delete_one({"_id": budget_id}, session=uow.session)
-            await uow.db.alert_state.delete_many({"budget_id": budget_id}, session=uow.session)
+            await forget_thresholds(uow, user_id, budget_id)
             uow.emit(
                 BudgetDeleted(
                     budget_id=budget_id, month=budget["month"], category=budget["category"]
@@ -222,14 +216,14 @@ class BudgetBook:
         slip under the same remaining amount."""
 
         async def write(uow: UnitOfWork) -> None:
-            await lock_month(uow, user_id, request.month)
+            month = await lock_month(uow, user_id, request.month)
             budgets = await budgets_in_force(uow.db, user_id, request.month, uow.session)
             for category in (request.category, None):
                 budget = budgets.get(category)
                 if budget is None or not budget["hard_limit"]:
                     continue
                 spent = await spent_with_reservations(
-                    uow.db, user_id, request.month, category, request.expense_id, uow.session
+                    uow.db, month, category, request.expense_id, uow.session
                 )
                 limit = budget["amount_cents"]
                 if spent + request.amount_cents > limit:
@@ -260,9 +254,10 @@ class BudgetBook:
         month = month or Month.key_of(today)
         calendar_month, day = Month.parse(month), today.date()
         budgets = await budgets_in_force(self.db, user_id, month)
+        spending = await read_month(self.db, user_id, month) if budgets else None
         out = []
         for category, budget in sorted(budgets.items(), key=lambda item: item[0] or ""):
-            spent = await spent_cents(self.db, user_id, month, category)
+            spent = spent_in(spending, category)
             limit = budget["amount_cents"]
             projected = calendar_month.pace(spent, day)
             days_left = calendar_month.days_left(day)

@@ -1,25 +1,38 @@
 """budget_service's database ``budgets``: budgets, the per-expense projection that spending is
-computed from, running totals of it per user, month and category (``spending``), alert states,
-hard-limit reservations, per user-month locks, user profiles.
+computed from, one document per user and month (``months``), hard-limit reservations, user
+profiles.
 
-Every change to the projection adds the difference it makes to ``spending`` in the same
-transaction (as analytics_service does with its rollups), and the projection only moves to
-newer versions, so the totals always equal the sum over the projection, in any delivery order;
-reading a month's spending is then a read of a few small documents rather than an aggregate
-over every expense of the month (which grew with the month: 50,000 imported rows made each
-alert check scan them all).
+A user's month document holds everything a decision about that month needs, so that an expense
+event reads and changes it in one round trip:
+
+- ``spent``: running totals of the projection per category (expenses only, deleted ones left
+  out), keyed by the category's percent-encoded name (a category may contain a dot, which a
+  field name may not). Every change to the projection adds the difference it makes here in the
+  same transaction, and the projection only moves to newer versions, so the totals equal the
+  sum over the projection in any delivery order; a month's spending is one small read, not an
+  aggregate over every expense of the month (which grew with the month: 50,000 imported rows
+  made each alert check scan them all).
+- ``alerts``: per budget id, the thresholds (basis points, as strings) that stand crossed this
+  month, each with the spending that crossed it (budget_service.alerts).
+- ``writes``: every transaction that reads or changes the month increments it first (a
+  ``find_one_and_update`` that also returns the document), so two of them conflict and one
+  retries, instead of both deciding on a snapshot that misses the other: no lost alert, no
+  double admission past a hard limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.mongo import Database, Document
 from shared.uow import UnitOfWork
+
+# Month -> category -> cents: what a change adds to the months' running totals.
+Deltas = dict[str, dict[str, int]]
 
 
 async def create_indexes(db: Database) -> None:
@@ -30,85 +43,93 @@ async def create_indexes(db: Database) -> None:
     await db.expense_projection.create_index(
         [by_user, ("month", ASCENDING), ("category", ASCENDING)]
     )
-    await db.alert_state.create_index("budget_id")
     await db.reservations.create_index([by_user, ("month", ASCENDING)])
     await db.reservations.create_index("expires_at", expireAfterSeconds=0)
-    await db.locks.create_index("user_id")
-    await db.spending.create_index([by_user, ("month", ASCENDING)])
-    if await db.spending.find_one() is None and await db.expense_projection.find_one():
-        await rebuild_spending(db)  # a database from before the running totals
+    await db.months.create_index("user_id")
+    await upgrade_to_months(db)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
-    for name in (
-        "budgets",
-        "expense_projection",
-        "spending",
-        "alert_state",
-        "reservations",
-        "locks",
-    ):
+    for name in ("budgets", "expense_projection", "months", "reservations"):
         await uow.db[name].delete_many({"user_id": user_id}, session=uow.session)
 
 
-async def lock_month(uow: UnitOfWork, user_id: str, month: str) -> None:
-    """Every transaction that reads or changes a user's month of spending writes this one
-    document first, so two of them conflict (and one retries) instead of both deciding on a
-    snapshot that misses the other: no lost alert, no double admission past a hard limit."""
-    await uow.db.locks.update_one(
-        {"_id": f"{user_id}:{month}"},
-        {"$inc": {"writes": 1}, "$set": {"user_id": user_id}},
+def month_id(user_id: str, month: str) -> str:
+    return f"{user_id}:{month}"
+
+
+def spent_field(category: str) -> str:
+    """A category's name as a field name: a dot (which would make a path) and a leading ``$``
+    percent-encoded, and ``%`` itself, so that two names never share a field."""
+    return category.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+async def lock_month(
+    uow: UnitOfWork, user_id: str, month: str, deltas: Mapping[str, int] | None = None
+) -> Document:
+    """Takes the month (see the module's ``writes``), adds ``deltas`` (category -> cents) to its
+    spending, and returns the month as it now stands; one round trip."""
+    increments = {"writes": 1} | {
+        f"spent.{spent_field(category)}": cents
+        for category, cents in (deltas or {}).items()
+        if cents
+    }
+    doc: Document | None = await uow.db.months.find_one_and_update(
+        {"_id": month_id(user_id, month)},
+        {"$inc": increments, "$setOnInsert": {"user_id": user_id, "month": month}},
         upsert=True,
+        return_document=ReturnDocument.AFTER,
         session=uow.session,
     )
+    assert doc is not None  # upserted
+    return doc
 
 
-def spending_key(user_id: str, month: str, category: str) -> str:
-    return f"{user_id}:{month}:{category}"
+async def read_month(
+    db: Database, user_id: str, month: str, session: AsyncClientSession | None = None
+) -> Document | None:
+    """A month as it stands, without taking it (status pages)."""
+    return await db.months.find_one({"_id": month_id(user_id, month)}, session=session)
 
 
-def contribution(expense: Document | None) -> tuple[str, int] | None:
-    """What one projected expense adds to ``spending``: (cell, cents), or nothing (income, a
-    deleted expense)."""
+def spent_in(month: Document | None, category: str | None) -> int:
+    """Spending in a month (one category, or all with None). Income never counts."""
+    spent: dict[str, int] = (month or {}).get("spent", {})
+    if category is None:
+        return sum(int(cents) for cents in spent.values())
+    return int(spent.get(spent_field(category), 0))
+
+
+def contribution(expense: Document | None) -> tuple[str, str, int] | None:
+    """What one projected expense adds to spending: (month, category, cents), or nothing
+    (income, a deleted expense)."""
     if expense is None or expense["deleted"] or expense["kind"] != "expense":
         return None
-    key = spending_key(expense["user_id"], expense["month"], expense["category"])
-    return key, int(expense["base_amount_cents"])
+    return expense["month"], expense["category"], int(expense["base_amount_cents"])
 
 
-async def add_spending(
-    db: Database, deltas: dict[str, int], session: AsyncClientSession | None, user_id: str
-) -> None:
-    """Adds cents to cells (``spending_key``); one bulk write."""
-    updates = []
-    for key, cents in deltas.items():
-        if cents == 0:
-            continue
-        _, month, category = key.split(":", 2)
-        updates.append(
-            UpdateOne(
-                {"_id": key},
-                {
-                    "$inc": {"total_cents": cents},
-                    "$set": {"user_id": user_id, "month": month, "category": category},
-                },
-                upsert=True,
-            )
-        )
-    if updates:
-        await db.spending.bulk_write(updates, ordered=False, session=session)
-
-
-def difference(before: Document | None, after: Document | None) -> dict[str, int]:
-    deltas: dict[str, int] = {}
+def difference(
+    before: Document | None, after: Document | None, into: Deltas | None = None
+) -> Deltas:
+    """What replacing ``before`` by ``after`` in the projection adds to spending (added to
+    ``into`` when given)."""
+    deltas: Deltas = {} if into is None else into
     for sign, expense in ((-1, before), (1, after)):
         found = contribution(expense)
         if found is not None:
-            deltas[found[0]] = deltas.get(found[0], 0) + sign * found[1]
+            month, category, cents = found
+            cells = deltas.setdefault(month, {})
+            cells[category] = cells.get(category, 0) + sign * cents
     return deltas
 
 
-async def rebuild_spending(db: Database) -> None:
+async def upgrade_to_months(db: Database) -> None:
+    """A database from before the month documents (running totals in ``spending``, alert states
+    in ``alert_state``, locks in ``locks``): the totals are summed again from the projection,
+    the alert states carried over, and the old collections dropped. Every write sets a value,
+    so two replicas starting together write the same thing."""
+    if await db.months.find_one() is not None or await db.expense_projection.find_one() is None:
+        return
     rows = await db.expense_projection.aggregate(
         [
             {"$match": {"kind": "expense", "deleted": False}},
@@ -120,37 +141,43 @@ async def rebuild_spending(db: Database) -> None:
             },
         ]
     )
-    async for row in rows:
-        cell = row["_id"]
-        await db.spending.replace_one(
-            {"_id": spending_key(cell["user_id"], cell["month"], cell["category"])},
-            {**cell, "total_cents": int(row["total"])},
+    updates = [
+        UpdateOne(
+            {"_id": month_id(row["_id"]["user_id"], row["_id"]["month"])},
+            {
+                "$set": {
+                    "user_id": row["_id"]["user_id"],
+                    "month": row["_id"]["month"],
+                    f"spent.{spent_field(row['_id']['category'])}": int(row["total"]),
+                }
+            },
             upsert=True,
         )
-
-
-async def spent_cents(
-    db: Database,
-    user_id: str,
-    month: str,
-    category: str | None,
-    session: AsyncClientSession | None = None,
-) -> int:
-    """Spending in ``month`` (one category, or all with None), from expense events. Income
-    never counts."""
-    query: dict[str, Any] = {"user_id": user_id, "month": month}
-    if category is not None:
-        query["_id"] = spending_key(user_id, month, category)
-    total = 0
-    async for doc in db.spending.find(query, {"total_cents": 1}, session=session):
-        total += int(doc["total_cents"])
-    return total
+        async for row in rows
+    ]
+    updates += [
+        UpdateOne(
+            {"_id": month_id(alert["user_id"], alert["month"])},
+            {
+                "$set": {
+                    "user_id": alert["user_id"],
+                    "month": alert["month"],
+                    f"alerts.{alert['budget_id']}.{alert['threshold_bp']}": alert["spent_cents"],
+                }
+            },
+            upsert=True,
+        )
+        async for alert in db.alert_state.find()
+    ]
+    if updates:
+        await db.months.bulk_write(updates, ordered=False)
+    for old in ("spending", "alert_state", "locks"):
+        await db.drop_collection(old)
 
 
 async def spent_with_reservations(
     db: Database,
-    user_id: str,
-    month: str,
+    month: Document,
     category: str | None,
     exclude_expense: str,
     session: AsyncClientSession | None,
@@ -161,20 +188,21 @@ async def spent_with_reservations(
     reserved = [
         doc
         async for doc in db.reservations.find(
-            {"user_id": user_id, "month": month, "expires_at": {"$gt": now}}, session=session
+            {"user_id": month["user_id"], "month": month["month"], "expires_at": {"$gt": now}},
+            session=session,
         )
     ]
     pending = sorted({doc["_id"] for doc in reserved} | {exclude_expense})
-    total = await spent_cents(db, user_id, month, category, session)
+    total = spent_in(month, category)
     # Pending expenses already in the projection count at their reserved amount instead.
     async for doc in db.expense_projection.find({"_id": {"$in": pending}}, session=session):
         found = contribution(doc)
         if (
             found is not None
-            and doc["month"] == month
-            and (category is None or doc["category"] == category)
+            and found[0] == month["month"]
+            and (category is None or found[1] == category)
         ):
-            total -= found[1]
+            total -= found[2]
     total += sum(
         int(doc["amount_cents"])
         for doc in reserved

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from budget_service.events import HANDLERS
-from budget_service.storage import create_indexes, spent_cents
+from budget_service.storage import create_indexes, read_month, spent_in
 from shared.consumer import IdempotentConsumer, create_consumer_indexes
 from shared.events import (
     EventEnvelope,
@@ -129,10 +129,14 @@ async def state_of(mongo: Mongo) -> dict[str, Any]:
         ],
         key=lambda d: d["_id"],
     )
-    spent = {
-        (m, c): await spent_cents(mongo.db, USER, m, c) for m in MONTHS for c in [None, *CATEGORIES]
-    }
-    alerts = sorted([doc["_id"] async for doc in mongo.db.alert_state.find({})])
+    months = {m: await read_month(mongo.db, USER, m) for m in MONTHS}
+    spent = {(m, c): spent_in(months[m], c) for m in MONTHS for c in [None, *CATEGORIES]}
+    alerts = sorted(
+        f"{budget}:{m}:{bp}"
+        for m, doc in months.items()
+        for budget, thresholds in (doc or {}).get("alerts", {}).items()
+        for bp in thresholds
+    )
     return {"projection": projection, "spent": spent, "alerts": alerts}
 
 
