@@ -8,7 +8,7 @@ from __future__ import annotations
 from analytics_service.reports import Reports
 from analytics_service.storage import apply_batch, apply_difference, purge_user
 from shared.budgets import BUDGET_COPY_HANDLERS
-from shared.consumer import EventContext, Subscriptions, on
+from shared.consumer import EventContext, Subscriptions, on, replace_if_newer
 from shared.events import (
     BudgetThresholdReached,
     DigestRequested,
@@ -41,16 +41,11 @@ def projected(event: EventContext, expense: ExpenseSnapshot) -> dict[str, object
 
 
 async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfWork) -> None:
-    current = await uow.db.expense_projection.find_one(
-        {"_id": expense.expense_id}, session=uow.session
-    )
-    if current is not None and current["version"] >= expense.version:
-        return  # a duplicate, or older than what is known: nothing changes
+    """Two round trips: the projection replaced (a duplicate or an older version rolls back:
+    nothing changes), the rollups changed by the difference."""
     after = projected(event, expense)
-    await uow.db.expense_projection.replace_one(
-        {"_id": expense.expense_id}, after, upsert=True, session=uow.session
-    )
-    await apply_difference(uow.db, current, after, uow.session)
+    before = await replace_if_newer(uow.db.expense_projection, after, uow)
+    await apply_difference(uow.db, before, after, uow.session)
 
 
 async def on_expenses_imported(

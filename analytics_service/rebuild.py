@@ -57,15 +57,15 @@ async def rebuild(target: Database, expenses: Database, budgets: Database) -> di
     profiles = [doc async for doc in expenses.users.find()]
     replaced: dict[str, list[Document]] = {
         "expense_projection": projection,
-        **rollups,
+        "rollups": rollups,
         "budgets": budget_copies,
         "users": profiles,
     }
+    await create_indexes(target)  # first: it brings an older layout over, which is replaced
     for name, documents in replaced.items():
         await target[name].delete_many({})
         if documents:
             await target[name].insert_many(documents)
-    await create_indexes(target)
     return {name: len(documents) for name, documents in replaced.items()}
 
 

@@ -204,8 +204,13 @@ class Reports:
 
     async def month_cells(self, months: list[str]) -> dict[str, list[Cell]]:
         found: dict[str, list[Cell]] = {month: [] for month in months}
-        async for doc in self.db.monthly.find(
-            {"user_id": self.user_id, "month": {"$in": months}, "count": {"$gt": 0}}
+        async for doc in self.db.rollups.find(
+            {
+                "user_id": self.user_id,
+                "period": "month",
+                "month": {"$in": months},
+                "count": {"$gt": 0},
+            }
         ):
             found[doc["month"]].append(
                 Cell(doc["kind"], doc["category"], doc["total_cents"], doc["count"])
@@ -216,11 +221,12 @@ class Reports:
         # Half-open: SecantusDB 0.7.0b3 treats $lte on a non-final compound-index field as $lt.
         query = {
             "user_id": self.user_id,
+            "period": "day",
             "count": {"$gt": 0},
             **match,
             "date": {"$gte": start.isoformat(), "$lt": (end + timedelta(days=1)).isoformat()},
         }
-        return [doc async for doc in self.db.daily.find(query)]
+        return [doc async for doc in self.db.rollups.find(query)]
 
     async def summary(self, start: date, end: date) -> Summary:
         currency, _ = await self.profile()

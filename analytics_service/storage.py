@@ -1,9 +1,12 @@
 """analytics_service's database ``analytics``: a per-expense projection, rollups per user,
-month, kind and category and per day, a projection of budgets, and the user profiles.
+kind and category by month and by day, a projection of budgets, and the user profiles.
 
 Every change to the projection applies the difference it makes (new contribution minus old) to
 the rollups in the same transaction. The projection only moves to newer versions, so the rollups
 always equal the sum over the projection, whatever order events arrive in.
+
+Both kinds of rollup cell live in one collection, ``rollups`` (``period`` "month" or "day"), so
+that an expense's change is one bulk write whatever cells it touches.
 """
 
 from __future__ import annotations
@@ -11,26 +14,41 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.mongo import Database, Document
 from shared.month import Month
 from shared.uow import UnitOfWork
 
-ROLLUPS = ("monthly", "daily")
+PERIODS = {"monthly": "month", "daily": "day"}  # a cell id's prefix -> its period
 
 
 async def create_indexes(db: Database) -> None:
     by_user = ("user_id", ASCENDING)
     await db.expense_projection.create_index([by_user, ("month", ASCENDING)])
-    await db.monthly.create_index([by_user, ("month", ASCENDING)])
-    await db.daily.create_index([by_user, ("date", ASCENDING)])
+    await db.rollups.create_index([by_user, ("period", ASCENDING), ("month", ASCENDING)])
+    await db.rollups.create_index([by_user, ("period", ASCENDING), ("date", ASCENDING)])
     await db.budgets.create_index([by_user, ("month", ASCENDING)])
+    await upgrade_to_one_rollup_collection(db)
+
+
+async def upgrade_to_one_rollup_collection(db: Database) -> None:
+    """A database from before ``rollups`` kept its cells in ``monthly`` and ``daily``: they are
+    copied over (same ids, so two replicas starting together write the same thing) and the old
+    collections dropped."""
+    for old, period in PERIODS.items():
+        cells = [
+            ReplaceOne({"_id": doc["_id"]}, doc | {"period": period}, upsert=True)
+            async for doc in db[old].find()
+        ]
+        if cells:
+            await db.rollups.bulk_write(cells, ordered=False)
+        await db.drop_collection(old)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
-    for name in ("expense_projection", *ROLLUPS, "budgets", "alerts"):
+    for name in ("expense_projection", "rollups", "budgets", "alerts"):
         await uow.db[name].delete_many({"user_id": user_id}, session=uow.session)
 
 
@@ -42,11 +60,24 @@ def contributions(expense: Document) -> dict[str, tuple[dict[str, Any], int]]:
     month, day = Month.key_of(expense["date"]), expense["date"]
     return {
         f"monthly|{user}|{month}|{kind}|{category}": (
-            {"user_id": user, "month": month, "kind": kind, "category": category},
+            {
+                "user_id": user,
+                "period": "month",
+                "month": month,
+                "kind": kind,
+                "category": category,
+            },
             expense["amount_cents"],
         ),
         f"daily|{user}|{day}|{kind}|{category}": (
-            {"user_id": user, "date": day, "month": month, "kind": kind, "category": category},
+            {
+                "user_id": user,
+                "period": "day",
+                "date": day,
+                "month": month,
+                "kind": kind,
+                "category": category,
+            },
             expense["amount_cents"],
         ),
     }
@@ -58,21 +89,17 @@ async def apply_difference(
     after: Document | None,
     session: AsyncClientSession | None,
 ) -> None:
+    """What replacing ``before`` by ``after`` in the projection changes in the rollups, in
+    one bulk write."""
     old = contributions(before) if before else {}
     new = contributions(after) if after else {}
+    cells: dict[str, tuple[dict[str, Any], int, int]] = {}
     for cell in old.keys() | new.keys():
         keys = (new.get(cell) or old[cell])[0]
         delta_cents = (new[cell][1] if cell in new else 0) - (old[cell][1] if cell in old else 0)
         delta_count = (cell in new) - (cell in old)
-        if delta_cents == 0 and delta_count == 0:
-            continue
-        collection, _, _ = cell.partition("|")
-        await db[collection].update_one(
-            {"_id": cell},
-            {"$inc": {"total_cents": delta_cents, "count": delta_count}, "$set": keys},
-            upsert=True,
-            session=session,
-        )
+        cells[cell] = (keys, delta_cents, delta_count)
+    await _add(db, cells, session)
 
 
 async def apply_batch(
@@ -85,22 +112,29 @@ async def apply_batch(
         for cell, (keys, cents) in contributions(expense).items():
             _, total, count = cells.get(cell, (keys, 0, 0))
             cells[cell] = (keys, total + cents, count + 1)
-    if not cells:
-        return
-    by_collection: dict[str, list[UpdateOne]] = {}
-    for cell, (keys, total, count) in cells.items():
-        by_collection.setdefault(cell.partition("|")[0], []).append(
-            UpdateOne(
-                {"_id": cell},
-                {"$inc": {"total_cents": total, "count": count}, "$set": keys},
-                upsert=True,
-            )
+    await _add(db, cells, session)
+
+
+async def _add(
+    db: Database,
+    cells: dict[str, tuple[dict[str, Any], int, int]],
+    session: AsyncClientSession | None,
+) -> None:
+    """Adds (cents, count) to each cell (created with its keys when new)."""
+    updates = [
+        UpdateOne(
+            {"_id": cell},
+            {"$inc": {"total_cents": cents, "count": count}, "$set": keys},
+            upsert=True,
         )
-    for collection, updates in by_collection.items():
-        await db[collection].bulk_write(updates, ordered=False, session=session)
+        for cell, (keys, cents, count) in cells.items()
+        if cents != 0 or count != 0
+    ]
+    if updates:
+        await db.rollups.bulk_write(updates, ordered=False, session=session)
 
 
-def rollup_documents(projection: Iterable[Document]) -> dict[str, list[Document]]:
+def rollup_documents(projection: Iterable[Document]) -> list[Document]:
     """The rollups of a whole projection at once (the rebuild), as the deltas would leave them."""
     cells: dict[str, Document] = {}
     for expense in projection:
@@ -108,7 +142,4 @@ def rollup_documents(projection: Iterable[Document]) -> dict[str, list[Document]
             doc = cells.setdefault(cell, {"_id": cell, **keys, "total_cents": 0, "count": 0})
             doc["total_cents"] += cents
             doc["count"] += 1
-    grouped: dict[str, list[Document]] = {name: [] for name in ROLLUPS}
-    for cell, doc in cells.items():
-        grouped[cell.partition("|")[0]].append(doc)
-    return grouped
+    return list(cells.values())
