@@ -12,7 +12,9 @@ A claimed entry carries a lease (``available_at``); if its process dies before m
 the lease runs out and another relay (or the same one after restart) publishes it again. Delivery
 is therefore at least once, which is why consumers are idempotent. A process that runs a relay
 writes its entries already claimed by itself (``in_flight``, its lease running, see
-shared.uow), so publishing what it just committed costs one write (mark sent), not two.
+shared.uow), so publishing what it just committed costs no claim, and the marks of a run of
+commits are written together (MARK_SENT_DELAY): about one write per second of steady traffic
+rather than one per commit.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CLAIM_LEASE = timedelta(seconds=30)
 LEASE_MARGIN = timedelta(seconds=10)  # a fresh entry's lease is renewed when this close to ending
+# Published fresh entries are marked sent together, at most this long after publishing (or at
+# once when a batch has gathered): one write for a run of commits rather than one each. Their
+# lease (CLAIM_LEASE) keeps sweeps off them meanwhile; a process that dies in between has its
+# entries published again once the lease runs out, which at-least-once delivery allows.
+MARK_SENT_DELAY = 1.0
 SENT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
@@ -49,8 +56,8 @@ class OutboxRelay:
     """Publishes the outbox of one process's database.
 
     The relay publishes what this process just committed straight from memory (written already
-    claimed by this process: one write per batch, mark sent) the moment the commit wakes it,
-    and otherwise sleeps. A slow safety
+    claimed by this process) the moment the commit wakes it, marks them sent together a moment
+    later, and otherwise sleeps. A slow safety
     sweep, at start and every ``sweep_interval`` seconds (sooner when a failed publish is due for
     its retry), finds entries this process could not publish and those a crashed process left.
     """
@@ -65,6 +72,8 @@ class OutboxRelay:
         self._sweep_interval = sweep_interval
         self._wake = asyncio.Event()
         self._fresh: list[Document] = []  # committed here, not yet claimed
+        self._published: dict[str, list[str]] = {}  # claim -> ids published, not marked sent
+        self._mark_due: float | None = None
         self._next_sweep = 0.0
 
     def committed(self, entries: list[Document]) -> None:
@@ -74,6 +83,15 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publishes until cancelled: fresh entries when a commit wakes it, a sweep now and then."""
+        try:
+            await self._run()
+        finally:
+            # Stopping (cancelled, and awaited by the service's shutdown): what was published
+            # is marked sent now rather than sent again after its lease.
+            with contextlib.suppress(Exception):
+                await self._mark_published()
+
+    async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         failures = 0
         while True:
@@ -85,6 +103,8 @@ class OutboxRelay:
                     )
                     await self._relay_fresh(batch)
                     continue
+                if self._mark_due is not None and loop.time() >= self._mark_due:
+                    await self._mark_published()
                 if loop.time() >= self._next_sweep:
                     self._next_sweep = loop.time() + self._sweep_interval
                     if await self.relay_batch() >= self._batch_size:
@@ -98,10 +118,9 @@ class OutboxRelay:
             self._wake.clear()
             if self._fresh:
                 continue
+            wake_at = min(self._next_sweep, self._mark_due or self._next_sweep)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=max(0.0, self._next_sweep - loop.time())
-                )
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wake_at - loop.time()))
 
     async def _relay_fresh(self, entries: list[Document]) -> int:
         """Publishes entries this process just committed, from memory, and marks them sent.
@@ -122,8 +141,21 @@ class OutboxRelay:
                 # ours (a sweep elsewhere may have taken some over).
                 mine = await self._queue.renew([entry["_id"] for entry in group], token)
                 group = [entry for entry in group if entry["_id"] in mine]
-            published += await self._publish_claimed(token, group)
+            results = await asyncio.gather(*(self._publish(token, entry) for entry in group))
+            sent = [entry["_id"] for entry, ok in zip(group, results, strict=True) if ok]
+            self._published.setdefault(token, []).extend(sent)
+            published += len(sent)
+        if sum(map(len, self._published.values())) >= self._batch_size:
+            await self._mark_published()
+        elif self._published and self._mark_due is None:
+            self._mark_due = asyncio.get_running_loop().time() + MARK_SENT_DELAY
         return published
+
+    async def _mark_published(self) -> None:
+        """Marks what was published from memory sent: one write per claim (usually one)."""
+        published, self._published, self._mark_due = self._published, {}, None
+        for token, ids in published.items():
+            await self._queue.done(token, ids)
 
     async def relay_batch(self) -> int:
         """The sweep: claims up to one batch of whatever is due, publishes it (confirms awaited

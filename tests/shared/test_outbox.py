@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,13 @@ from tests.support import event_tap, eventually
 
 class Boom(Exception):
     pass
+
+
+async def stop(relay: asyncio.Task[None]) -> None:
+    """As a service's shutdown does: cancelled, then awaited (it marks what it published)."""
+    relay.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await relay
 
 
 async def test_change_and_event_commit_together_and_relay_publishes(parts: Parts) -> None:
@@ -39,7 +47,7 @@ async def test_change_and_event_commit_together_and_relay_publishes(parts: Parts
         try:
             assert await eventually(lambda: asyncio.sleep(0, tap.messages))
         finally:
-            relay.cancel()
+            await stop(relay)
         [body] = tap.bodies()
         assert body["id"] == envelope.id
         assert body["type"] == "user.deleted"
@@ -83,7 +91,7 @@ async def test_unroutable_event_fails_loudly_and_stays_pending(parts: Parts) -> 
     try:
         entry = await eventually(refused, what="the refused publish back to pending")
     finally:
-        relay.cancel()
+        await stop(relay)
     assert entry["attempts"] == 1
     assert "NO_ROUTE" in entry["last_error"]
 
@@ -108,7 +116,7 @@ async def test_relay_wakes_on_commit(parts: Parts) -> None:
             )
             assert delivered
         finally:
-            relay.cancel()
+            await stop(relay)
     assert [body["data"]["user_id"] for body in tap.bodies()] == ["u1", "u2"]
     sent = await parts.mongo.db.outbox.count_documents({"state": OutboxState.SENT})
     assert sent == 2
@@ -126,7 +134,7 @@ async def test_an_entry_left_by_a_crashed_process_is_swept_up(parts: Parts) -> N
         try:
             assert await eventually(lambda: asyncio.sleep(0, len(tap.messages) == 1))
         finally:
-            relay.cancel()
+            await stop(relay)
     assert tap.bodies()[0]["data"] == {"user_id": "u3"}
 
 
@@ -149,3 +157,38 @@ async def test_a_claimed_entry_of_a_crashed_process_is_swept_up_after_its_lease(
     entry = await parts.mongo.db.outbox.find_one({"_id": envelope.id})
     assert entry is not None
     assert entry["state"] == OutboxState.SENT
+
+
+async def test_a_run_of_commits_is_marked_sent_in_a_few_writes(parts: Parts) -> None:
+    """Twenty commits one after another, each published the moment it commits, are marked sent
+    together (within MARK_SENT_DELAY) rather than with one write each: the server's own count
+    of updates to this outbox says how many writes it took."""
+
+    async def outbox_writes() -> int:
+        totals = (await parts.mongo.client.admin.command("top"))["totals"]
+        counts = totals.get(f"{parts.mongo.db.name}.outbox", {})
+        return sum(counts.get(kind, {}).get("count", 0) for kind in ("update",))
+
+    async def emit(n: int) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            uow.emit(UserDeleted(user_id=f"u{n}"), user_id=f"u{n}")
+
+        await parts.transactions.run(work)
+
+    async def all_sent() -> bool:
+        return await parts.mongo.db.outbox.count_documents({"state": OutboxState.SENT}) == 20
+
+    async with event_tap(parts.amqp_url, parts.names.exchange, "user.deleted") as tap:
+        relay = asyncio.create_task(parts.relay.run())
+        try:
+            await eventually(lambda: asyncio.sleep(0, True))  # the start-up sweep has run
+            before = await outbox_writes()
+            for n in range(20):
+                await emit(n)
+                # Published before the next commit: each one is a batch of its own.
+                assert await eventually(lambda n=n: asyncio.sleep(0, len(tap.messages) == n + 1))
+            assert await eventually(all_sent, what="every entry marked sent")
+            writes = await outbox_writes() - before
+        finally:
+            await stop(relay)
+    assert 1 <= writes <= 4, writes
