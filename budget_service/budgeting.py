@@ -12,7 +12,14 @@ from budget_service.alerts import BASIS_POINTS, evaluate, forget_thresholds
 from budget_service.events import catch_up
 from budget_service.expense_client import ExpenseServiceClient
 from budget_service.models import BudgetIn, BudgetOut, BudgetStatus, ReservationIn, State
-from budget_service.storage import lock_month, read_month, spent_in, spent_with_reservations
+from budget_service.storage import (
+    budgets_changed,
+    budgets_of,
+    lock_month,
+    read_month,
+    spent_in,
+    spent_with_reservations,
+)
 from shared.auth import Principal
 from shared.budgets import Budget, budgets_in_force
 from shared.errors import ConflictError, NotFoundError
@@ -129,6 +136,7 @@ class BudgetBook:
                     "updated_at": utcnow(),
                 }
                 await uow.db.budgets.replace_one({"_id": existing["_id"]}, doc, session=uow.session)
+            await budgets_changed(uow, user_id, body.month)
             # Before the commit: a hard limit applies from the answer on, and a budget counts as
             # the account's data for a currency change (budget_service.expense_client).
             month_expenses = await self.expense_service.push_budget(user.token, upserted_event(doc))
@@ -200,6 +208,7 @@ class BudgetBook:
                 if_match.check(budget["version"])
             await lock_month(uow, user_id, budget["month"])
             await uow.db.budgets.delete_one({"_id": budget_id}, session=uow.session)
+            await budgets_changed(uow, user_id, budget["month"])
             await forget_thresholds(uow, user_id, budget_id)
             uow.emit(
                 BudgetDeleted(
@@ -217,7 +226,7 @@ class BudgetBook:
 
         async def write(uow: UnitOfWork) -> None:
             month = await lock_month(uow, user_id, request.month)
-            budgets = await budgets_in_force(uow.db, user_id, request.month, uow.session)
+            budgets = await budgets_of(uow, month)
             for category in (request.category, None):
                 budget = budgets.get(category)
                 if budget is None or not budget["hard_limit"]:

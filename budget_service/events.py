@@ -5,8 +5,7 @@ keep each month's spending, against which alerts are checked), and user.* for pr
 from __future__ import annotations
 
 from budget_service.alerts import evaluate
-from budget_service.storage import Deltas, difference, lock_month, purge_user
-from shared.budgets import budgets_in_force
+from budget_service.storage import Deltas, budgets_of, difference, lock_month, purge_user
 from shared.consumer import EventContext, Subscriptions, on, replace_if_newer
 from shared.events import (
     EventType,
@@ -40,9 +39,9 @@ def projected(user_id: str, expense: ExpenseSnapshot, *, deleted: bool = False) 
 async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfWork) -> None:
     """Keeps the newest version of each expense. Duplicates and stale versions change nothing
     (replace_if_newer rolls them back), so any delivery order leaves the same figures; a move to
-    another month or category re-checks both places. Three round trips for a new expense: the
-    projection, the month (its totals and alert states come back with the write), the budgets
-    in force."""
+    another month or category re-checks both places. Two round trips for a new expense: the
+    projection, and the month (its totals, alert states and budgets in force come back with
+    the write)."""
     user_id = event.user_id
     assert user_id is not None
     after = projected(user_id, expense, deleted=event.type is EventType.EXPENSE_DELETED)
@@ -53,7 +52,7 @@ async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfW
     deltas = difference(before, after)
     for month in sorted({m for m, _ in touched}):
         state = await lock_month(uow, user_id, month, deltas.get(month))
-        in_force = await budgets_in_force(uow.db, user_id, month, uow.session)
+        in_force = await budgets_of(uow, state)
         if month == after["month"] and any(b.get("hard_limit") for b in in_force.values()):
             # The expense is now counted from its event: its hard-limit reservation is done
             # with. (Without a hard limit in force there is none to end; one left from a limit
@@ -91,7 +90,8 @@ async def on_expenses_imported(
     )
     for month in sorted({doc["month"] for doc in added}):
         state = await lock_month(uow, user_id, month, deltas.get(month))
-        await evaluate(uow, state, {doc["category"] for doc in added if doc["month"] == month})
+        categories = {doc["category"] for doc in added if doc["month"] == month}
+        await evaluate(uow, state, categories, await budgets_of(uow, state))
 
 
 async def catch_up(uow: UnitOfWork, user_id: str, expenses: list[ExpenseSnapshot]) -> None:

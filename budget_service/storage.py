@@ -14,6 +14,13 @@ event reads and changes it in one round trip:
   made each alert check scan them all).
 - ``alerts``: per budget id, the thresholds (basis points, as strings) that stand crossed this
   month, each with the spending that crossed it (budget_service.alerts).
+- ``budgets``: the budgets in force in the month (shared.budgets decides which), copied there
+  by the first expense event that needs them, and removed by any change to a budget of this
+  month or an earlier one (``budgets_changed``), so an expense event does not read the budgets
+  collection. The copy and a budget change both write the user's ``budget_changes`` document,
+  so neither can pass the other unseen (a copy made from a snapshot that misses a concurrent
+  change would otherwise survive it: the change's removal cannot see a month document that
+  is being created).
 - ``writes``: every transaction that reads or changes the month increments it first (a
   ``find_one_and_update`` that also returns the document), so two of them conflict and one
   retries, instead of both deciding on a snapshot that misses the other: no lost alert, no
@@ -28,6 +35,7 @@ from datetime import UTC, datetime
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from shared.budgets import Budget, budgets_in_force
 from shared.mongo import Database, Document
 from shared.uow import UnitOfWork
 
@@ -45,13 +53,14 @@ async def create_indexes(db: Database) -> None:
     )
     await db.reservations.create_index([by_user, ("month", ASCENDING)])
     await db.reservations.create_index("expires_at", expireAfterSeconds=0)
-    await db.months.create_index("user_id")
+    await db.months.create_index([("user_id", ASCENDING), ("month", ASCENDING)])
     await upgrade_to_months(db)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
     for name in ("budgets", "expense_projection", "months", "reservations"):
         await uow.db[name].delete_many({"user_id": user_id}, session=uow.session)
+    await uow.db.budget_changes.delete_one({"_id": user_id}, session=uow.session)
 
 
 def month_id(user_id: str, month: str) -> str:
@@ -83,6 +92,53 @@ async def lock_month(
     )
     assert doc is not None  # upserted
     return doc
+
+
+KEPT = (
+    "_id",
+    "user_id",
+    "month",
+    "category",
+    "amount_cents",
+    "thresholds_bp",
+    "repeat",
+    "hard_limit",
+)
+
+
+async def budgets_of(uow: UnitOfWork, month: Document) -> dict[str | None, Budget]:
+    """The budgets in force in a month taken with lock_month: its copy, or, when it has none
+    (first use, or a budget changed since), read and copied onto it."""
+    copied: list[Budget] | None = month.get("budgets")
+    if copied is not None:
+        return {budget["category"]: budget for budget in copied}
+    user_id = month["user_id"]
+    in_force = await budgets_in_force(uow.db, user_id, month["month"], uow.session)
+    await _touch_budget_changes(uow, user_id)
+    kept = [
+        {key: value for key, value in budget.items() if key in KEPT} for budget in in_force.values()
+    ]
+    await uow.db.months.update_one(
+        {"_id": month["_id"]}, {"$set": {"budgets": kept}}, session=uow.session
+    )
+    return in_force
+
+
+async def budgets_changed(uow: UnitOfWork, user_id: str, from_month: str) -> None:
+    """In a budget change's transaction: the copies of the budgets in force in ``from_month``
+    and later months are removed (a budget applies in its month and, repeating, after)."""
+    await _touch_budget_changes(uow, user_id)
+    await uow.db.months.update_many(
+        {"user_id": user_id, "month": {"$gte": from_month}, "budgets": {"$exists": True}},
+        {"$unset": {"budgets": ""}},
+        session=uow.session,
+    )
+
+
+async def _touch_budget_changes(uow: UnitOfWork, user_id: str) -> None:
+    await uow.db.budget_changes.update_one(
+        {"_id": user_id}, {"$inc": {"changes": 1}}, upsert=True, session=uow.session
+    )
 
 
 async def read_month(
