@@ -144,7 +144,10 @@ class BudgetBook:
             await self._after_change(uow, existing, doc, current_month)
             return doc, existing is None
 
-        doc, created = await self.transactions.run(write)
+        # More attempts than most: the change waits on expense_service inside its transaction
+        # (push_budget), a window in which other users' writes on the embedded server may
+        # conflict with it (it treats concurrent inserts into one collection as a conflict).
+        doc, created = await self.transactions.run(write, attempts=50)
         return budget_out(doc), created
 
     async def patch(
