@@ -192,20 +192,25 @@ async def stream(
         with live.watch(user.user_id) as woken:
             while True:
                 woken.clear()  # before reading: a wake during the read is not lost
-                cursor = (
-                    notifications.find({"user_id": user.user_id, "seq": {"$gt": after}})
-                    .sort("seq", 1)
-                    .limit(100)
-                )
-                read = 0
-                async for doc in cursor:
-                    read += 1
+                noted = live.wakes
+
+                async def read_feed(after: int = after) -> list[Document]:
+                    cursor = (
+                        notifications.find({"user_id": user.user_id, "seq": {"$gt": after}})
+                        .sort("seq", 1)
+                        .limit(100)
+                    )
+                    return [doc async for doc in cursor]
+
+                docs = await live.read_after(user.user_id, after, noted, read_feed)
+                for doc in docs:
                     after = doc["seq"]
                     yield ServerSentEvent(
                         data=notification_out(doc).model_dump_json(),
                         event="notification",
                         id=str(doc["seq"]),
                     )
+                read = len(docs)
                 if read < 100:
                     # Pushed, not polled: notification.created wakes us (notification_service.live).
                     # A slow re-read too, once a heartbeat, for a push lost while the broker was
