@@ -29,7 +29,7 @@ MAX_RANGE_DAYS = 5 * 366
 router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
 
-def get_reports(user: CurrentUser, runtime: Runtime) -> Reports:
+async def get_reports(user: CurrentUser, runtime: Runtime) -> Reports:
     return Reports(runtime.db, user.user_id)
 
 

@@ -39,7 +39,7 @@ from shared.service import Runtime
 from shared.types import Month
 
 
-def get_book(runtime: Runtime, request: Request) -> BudgetBook:
+async def get_book(runtime: Runtime, request: Request) -> BudgetBook:
     client: ExpenseServiceClient = request.app.state.expense_service
     return BudgetBook(runtime.db, runtime.transactions, client)
 
@@ -140,7 +140,7 @@ async def budget_status(
     return await book.status(user.user_id, month)
 
 
-def _budget_id(budget_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _budget_id(budget_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
     return uuid_or_no_route(budget_id, request)
 
 

@@ -69,7 +69,7 @@ IMPORT_MAX_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_ROWS = 50_000
 
 
-def get_ledger(runtime: Runtime, request: Request) -> Ledger:
+async def get_ledger(runtime: Runtime, request: Request) -> Ledger:
     state = request.app.state
     return Ledger(
         runtime.db, runtime.transactions, state.hard_limits, state.suggester, state.file_at
@@ -79,7 +79,7 @@ def get_ledger(runtime: Runtime, request: Request) -> Ledger:
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
 
-def get_rules(ledger: LedgerDep, request: Request) -> RecurringRules:
+async def get_rules(ledger: LedgerDep, request: Request) -> RecurringRules:
     return RecurringRules(ledger, request.app.state.recurring_scheduler)
 
 
@@ -91,7 +91,7 @@ AmountQuery = Annotated[
 ]
 
 
-def expense_filter(
+async def expense_filter(
     month: Annotated[Month | None, Query(description="YYYY-MM")] = None,
     date_from: Annotated[CalendarDate | None, Query(alias="from", description="inclusive")] = None,
     date_to: Annotated[CalendarDate | None, Query(alias="to", description="inclusive")] = None,
@@ -380,7 +380,7 @@ async def import_csv(
     )
 
 
-def _job_id(job_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _job_id(job_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
     return uuid_or_no_route(job_id, request)
 
 
@@ -423,7 +423,7 @@ async def _upload(request: Request) -> bytes:
     return content
 
 
-def _expense_id(expense_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _expense_id(expense_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
     return uuid_or_no_route(expense_id, request)
 
 
@@ -527,7 +527,7 @@ async def create_category(
     return CategoryOut(id=doc["_id"], name=body.name, builtin=False)
 
 
-def _category_id(category_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _category_id(category_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
     return uuid_or_no_route(category_id, request)
 
 
@@ -551,7 +551,7 @@ async def delete_category(
 # -- recurring rules ---------------------------------------------------------------------------
 
 
-def _rule_id(rule_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _rule_id(rule_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
     return uuid_or_no_route(rule_id, request)
 
 

@@ -225,7 +225,7 @@ async def stream(
     )
 
 
-def _notification_id(
+async def _notification_id(
     notification_id: Annotated[str, Path(description="a UUID")], request: Request
 ) -> str:
     return uuid_or_no_route(notification_id, request)
@@ -265,7 +265,7 @@ webhooks = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 MAX_WEBHOOKS = 10
 
 
-def _webhook_id(webhook_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _webhook_id(webhook_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
     return uuid_or_no_route(webhook_id, request)
 
 

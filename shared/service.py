@@ -68,7 +68,7 @@ class ServiceRuntime:
 ExtraLifespan = Callable[[FastAPI, ServiceRuntime], AbstractAsyncContextManager[None]]
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 

@@ -35,7 +35,7 @@ from user_service.settings import Settings
 from user_service.storage import UserStore
 
 
-def get_accounts(request: Request, runtime: Runtime) -> Accounts:
+async def get_accounts(request: Request, runtime: Runtime) -> Accounts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     state = request.app.state
@@ -49,7 +49,7 @@ def get_accounts(request: Request, runtime: Runtime) -> Accounts:
     )
 
 
-def get_still_wanted(request: Request) -> StillWanted:
+async def get_still_wanted(request: Request) -> StillWanted:
     """Whether the client is still there (a queued password hash is dropped if not)."""
 
     async def still_wanted() -> bool:
@@ -61,7 +61,7 @@ def get_still_wanted(request: Request) -> StillWanted:
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 
-def get_recovery(request: Request, runtime: Runtime) -> Recovery:
+async def get_recovery(request: Request, runtime: Runtime) -> Recovery:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     return Recovery(
