@@ -140,7 +140,9 @@ async def budget_status(
     return await book.status(user.user_id, month)
 
 
-async def _budget_id(budget_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _budget_id(
+    budget_id: Annotated[str, Path(description="a UUID")], request: Request
+) -> str:
     return uuid_or_no_route(budget_id, request)
 
 

@@ -423,7 +423,9 @@ async def _upload(request: Request) -> bytes:
     return content
 
 
-async def _expense_id(expense_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _expense_id(
+    expense_id: Annotated[str, Path(description="a UUID")], request: Request
+) -> str:
     return uuid_or_no_route(expense_id, request)
 
 
@@ -527,7 +529,9 @@ async def create_category(
     return CategoryOut(id=doc["_id"], name=body.name, builtin=False)
 
 
-async def _category_id(category_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _category_id(
+    category_id: Annotated[str, Path(description="a UUID")], request: Request
+) -> str:
     return uuid_or_no_route(category_id, request)
 
 

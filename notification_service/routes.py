@@ -265,7 +265,9 @@ webhooks = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 MAX_WEBHOOKS = 10
 
 
-async def _webhook_id(webhook_id: Annotated[str, Path(description="a UUID")], request: Request) -> str:
+async def _webhook_id(
+    webhook_id: Annotated[str, Path(description="a UUID")], request: Request
+) -> str:
     return uuid_or_no_route(webhook_id, request)
 
 
