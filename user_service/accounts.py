@@ -189,7 +189,12 @@ class Accounts:
     async def delete(self, account: Document) -> None:
         async def write(uow: UnitOfWork) -> None:
             await uow.db.users.delete_one({"_id": account["_id"]}, session=uow.session)
-            await self.store.revoke_all(account["_id"], uow.session)
+            # Its sessions and reset links go with it, not merely revoked: nothing of a
+            # deleted account is kept (its tokens are refused from token_state).
+            for sessions_and_links in (uow.db.refresh_tokens, uow.db.password_resets):
+                await sessions_and_links.delete_many(
+                    {"user_id": account["_id"]}, session=uow.session
+                )
             uow.emit(UserDeleted(user_id=account["_id"]), user_id=account["_id"])
 
         await self.transactions.run(write)
