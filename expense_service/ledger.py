@@ -42,12 +42,11 @@ from shared.uow import Transactions, UnitOfWork
 from shared.users import Profile, user_profile
 
 PROFILE_WAIT_SECONDS = 3.0
-# Rows per import transaction. Smaller than the fastest alone (2,000 imported 10,000 rows in
-# about 8 s on an idle machine): on the embedded server a long transaction and everyone else's
-# inserts into the same collections conflict, so 2,000-row transactions kept being undone by other
-# users' writes and held theirs up for tens of seconds (bench.import_csv: other users' expenses
-# waited up to 30 s); 500 keeps them to well under a second.
-IMPORT_BATCH = 500
+# Rows per import transaction. 2,000 was the fastest alone (10,000 rows in about 8 s), but on the
+# embedded server a long transaction and other users' inserts into the same collections
+# conflict, and such transactions were undone again and again while other users wrote; 500 took
+# 15 s alone. 1,000: about 9 s alone (bench.import_csv).
+IMPORT_BATCH = 1000
 FALLBACK_CATEGORY = "other"  # an imported row without a category, and no confident suggestion
 
 
