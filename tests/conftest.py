@@ -8,11 +8,13 @@ latter.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from pymongo import AsyncMongoClient
 
+from shared.mongo import Mongo
 from tests.support import (
     BrokerNames,
     docker_available,
@@ -57,3 +59,12 @@ async def mongo_client(mongo_url: str) -> AsyncIterator[AsyncMongoClient[dict[st
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url, tz_aware=True)
     yield client
     await client.close()
+
+
+@pytest.fixture
+async def fresh_mongo(mongo_url: str) -> AsyncIterator[Mongo]:
+    """A service's Mongo on a database of its own, dropped afterwards."""
+    mongo = Mongo(mongo_url, f"test_{uuid.uuid4().hex[:8]}")
+    yield mongo
+    await mongo.client.drop_database(mongo.db.name)
+    await mongo.close()

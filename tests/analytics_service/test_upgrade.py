@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import date
-
-import pytest
 
 from analytics_service.reports import Reports
 from analytics_service.storage import create_indexes
 from shared.mongo import Mongo
 
 
-@pytest.fixture
-async def mongo(mongo_url: str) -> AsyncIterator[Mongo]:
-    mongo = Mongo(mongo_url, f"test_analytics_{uuid.uuid4().hex[:8]}")
-    yield mongo
-    await mongo.client.drop_database(mongo.db.name)
-    await mongo.close()
-
-
-async def test_monthly_and_daily_cells_move_to_rollups(mongo: Mongo) -> None:
+async def test_monthly_and_daily_cells_move_to_rollups(fresh_mongo: Mongo) -> None:
     cell = {"user_id": "u1", "kind": "expense", "category": "food", "month": "2026-10"}
-    await mongo.db.monthly.insert_one(
+    await fresh_mongo.db.monthly.insert_one(
         {"_id": "monthly|u1|2026-10|expense|food", **cell, "total_cents": 1500, "count": 2}
     )
-    await mongo.db.daily.insert_many(
+    await fresh_mongo.db.daily.insert_many(
         [
             {"_id": f"daily|u1|{day}|expense|food", **cell, "date": day, **figures}
             for day, figures in (
@@ -35,17 +23,17 @@ async def test_monthly_and_daily_cells_move_to_rollups(mongo: Mongo) -> None:
             )
         ]
     )
-    await mongo.db.users.insert_one(
+    await fresh_mongo.db.users.insert_one(
         {"_id": "u1", "email": "u@example.com", "currency": "EUR", "timezone": "UTC"}
     )
 
-    await create_indexes(mongo.db)
-    await create_indexes(mongo.db)  # a second start (or replica) changes nothing
+    await create_indexes(fresh_mongo.db)
+    await create_indexes(fresh_mongo.db)  # a second start (or replica) changes nothing
 
-    assert await mongo.db.rollups.count_documents({"period": "month"}) == 1
-    assert await mongo.db.rollups.count_documents({"period": "day"}) == 2
-    assert not {"monthly", "daily"} & set(await mongo.db.list_collection_names())
-    reports = Reports(mongo.db, "u1")
+    assert await fresh_mongo.db.rollups.count_documents({"period": "month"}) == 1
+    assert await fresh_mongo.db.rollups.count_documents({"period": "day"}) == 2
+    assert not {"monthly", "daily"} & set(await fresh_mongo.db.list_collection_names())
+    reports = Reports(fresh_mongo.db, "u1")
     month = await reports.month_summary("2026-10")
     days = await reports.summary(date(2026, 10, 1), date(2026, 10, 10))
     assert (str(month.expense), month.count) == ("15.00", 2)

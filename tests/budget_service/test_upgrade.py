@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
-import pytest
-
 from budget_service.storage import create_indexes, read_month, spent_in
 from shared.mongo import Mongo
-
-
-@pytest.fixture
-async def mongo(mongo_url: str) -> AsyncIterator[Mongo]:
-    mongo = Mongo(mongo_url, f"test_budget_{uuid.uuid4().hex[:8]}")
-    yield mongo
-    await mongo.client.drop_database(mongo.db.name)
-    await mongo.close()
 
 
 def projected(n: int, month: str, category: str, cents: int, **extra: object) -> dict[str, object]:
@@ -33,9 +20,9 @@ def projected(n: int, month: str, category: str, cents: int, **extra: object) ->
 
 
 async def test_totals_are_summed_from_the_projection_and_alert_states_carried_over(
-    mongo: Mongo,
+    fresh_mongo: Mongo,
 ) -> None:
-    await mongo.db.expense_projection.insert_many(
+    await fresh_mongo.db.expense_projection.insert_many(
         [
             projected(1, "2026-10", "food", 1250),
             projected(2, "2026-10", "food", 750),
@@ -47,8 +34,8 @@ async def test_totals_are_summed_from_the_projection_and_alert_states_carried_ov
     )
     # The old layout: totals per cell (deliberately wrong: they are not trusted), alert states,
     # locks.
-    await mongo.db.spending.insert_one({"_id": "u1:2026-10:food", "total_cents": 1})
-    await mongo.db.alert_state.insert_one(
+    await fresh_mongo.db.spending.insert_one({"_id": "u1:2026-10:food", "total_cents": 1})
+    await fresh_mongo.db.alert_state.insert_one(
         {
             "_id": "b1:2026-10:8000",
             "user_id": "u1",
@@ -58,18 +45,18 @@ async def test_totals_are_summed_from_the_projection_and_alert_states_carried_ov
             "spent_cents": 2000,
         }
     )
-    await mongo.db.locks.insert_one({"_id": "u1:2026-10", "user_id": "u1", "writes": 7})
+    await fresh_mongo.db.locks.insert_one({"_id": "u1:2026-10", "user_id": "u1", "writes": 7})
 
-    await create_indexes(mongo.db)
-    await create_indexes(mongo.db)  # a second start (or replica) changes nothing
+    await create_indexes(fresh_mongo.db)
+    await create_indexes(fresh_mongo.db)  # a second start (or replica) changes nothing
 
-    october = await read_month(mongo.db, "u1", "2026-10")
-    november = await read_month(mongo.db, "u1", "2026-11")
+    october = await read_month(fresh_mongo.db, "u1", "2026-10")
+    november = await read_month(fresh_mongo.db, "u1", "2026-11")
     assert spent_in(october, "food") == 2000
     assert spent_in(october, "eating out.") == 300
     assert spent_in(october, None) == 2300
     assert spent_in(november, None) == 4000
     assert october is not None
     assert october["alerts"] == {"b1": {"8000": 2000}}
-    names = set(await mongo.db.list_collection_names())
+    names = set(await fresh_mongo.db.list_collection_names())
     assert not names & {"spending", "alert_state", "locks"}
