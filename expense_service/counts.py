@@ -7,30 +7,33 @@ aggregated.
 Kept exact, in the transaction of every write of an expense (``change``): one more update per
 write. Where it is kept, and why so:
 
-- In shard documents, one per account, year and shard (``SHARDS`` of them), each write adding
-  to one chosen at random, the reader summing them. One document per account (tried first, on
-  the profile) or per account and month makes concurrent writes of one user collide: 50
-  simultaneous POSTs of one user, each also adding to a single counter document, needed 383-394
-  transaction attempts and 0.6-1.0 s at the median, against 50 attempts and 40-70 ms with no
-  counter; with 16 shards 97-118 attempts and 0.12-0.5 s, with 64 shards 68 attempts (measured
-  on SecantusDB with tests of that shape). 16 keeps the reader's work small (16 documents a
-  year of data).
+- In shard documents, one per account, year and shard, the reader summing them. One document
+  per account (tried first, on the profile) or per account and month makes concurrent writes of
+  one user collide: 50 simultaneous transactions of one user, each inserting an entry and
+  adding to one counter document, took 383-394 attempts and 0.6-1.0 s at the median, against
+  50 attempts and 30-70 ms with no counter (SecantusDB, this machine). Spread at random over 16
+  shards, 93-118 attempts and 0.1-0.5 s; over 32, 66-84 and 50-70 ms. So a write takes a shard
+  no other write of the same user in this process holds (``writing``): shard 0 when it is
+  alone, so an account written one entry at a time keeps one document a year, and a burst
+  spreads over up to ``SHARDS`` (writes in another replica may collide and retry).
 - Not kept later by the service's own consumer of its expense events: no conflict with the
   request's transaction, but the tally would lag the list it pages, and a page cut from a
   lagging tally can repeat or skip an entry and show a wrong total; nothing cheap tells a page
   which writes the tally has not seen yet.
 
 The cost: one update per expense written (an import batch or a recurring catch-up: one per
-batch), and a read of the account's shard documents per page (about 1 ms). Accounts from before
-the tally are counted once at start (``backfill``); ``COUNTED`` marks an account whose tally is
-complete, and only such a tally is used.
+batch), and a read of the account's shard documents per page (about 1 ms for a year's).
+Accounts from before the tally are counted once at start (``backfill``); ``COUNTED`` marks an
+account whose tally is complete, and only such a tally is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -42,9 +45,34 @@ from pymongo.errors import DuplicateKeyError
 from shared.mongo import Database, Document
 from shared.uow import Transactions, UnitOfWork
 
-SHARDS = 16
+SHARDS = 32
 COLLECTION = "entry_counts"
 COUNTED = "counted"  # the mark document's one field: this account's tally is complete
+
+
+_shard: ContextVar[int | None] = ContextVar("tally_shard", default=None)
+_in_use: dict[str, Counter[int]] = {}
+
+
+@contextlib.contextmanager
+def writing(user_id: str) -> Iterator[None]:
+    """Chooses the shard the writes of the transaction run inside it add to: the lowest one no
+    other write of this user in this process is using (shard 0 for one write at a time, so an
+    account written one entry at a time keeps one document a year), a random one when all are
+    taken. Writes of one user in other processes may still pick the same shard: they conflict
+    and retry."""
+    in_use = _in_use.setdefault(user_id, Counter())
+    free = [k for k in range(SHARDS) if not in_use[k]]
+    shard = free[0] if free else random.randrange(SHARDS)  # noqa: S311 - spreading, not secret
+    in_use[shard] += 1
+    token = _shard.set(shard)
+    try:
+        yield
+    finally:
+        _shard.reset(token)
+        in_use[shard] -= 1
+        if not +in_use:
+            del _in_use[user_id]
 
 
 def _mark_id(user_id: str) -> str:
@@ -94,9 +122,12 @@ async def change(
             by_year.setdefault(year, {})[path] = amount
     if not by_year:
         return
+    shard = _shard.get()
+    if shard is None:
+        shard = random.randrange(SHARDS)  # noqa: S311 - spreading, not secret
     updates = [
         UpdateOne(
-            {"_id": f"{user_id}:{year}:{random.randrange(SHARDS)}"},  # noqa: S311 - spreading
+            {"_id": f"{user_id}:{year}:{shard}"},
             {"$inc": incs, "$set": {"user_id": user_id, "year": year}},
             upsert=True,
         )

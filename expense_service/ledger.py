@@ -228,7 +228,8 @@ class Ledger:
                 uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
 
             try:
-                await self.transactions.run(write)
+                with counts.writing(user_id):
+                    await self.transactions.run(write)
             except _KeyTakenError:
                 await asyncio.sleep(0.01)
                 continue
@@ -271,7 +272,8 @@ class Ledger:
                 if_match.check(current["version"])
             return await apply_change(uow, current, fields)
 
-        return expense_out(await self.transactions.run(write))
+        with counts.writing(user_id):
+            return expense_out(await self.transactions.run(write))
 
     async def delete(self, user_id: str, expense_id: str, if_match: IfMatch | None = None) -> None:
         async def write(uow: UnitOfWork) -> None:
@@ -290,7 +292,8 @@ class Ledger:
             gone = {**doc, "version": doc["version"] + 1}
             uow.emit(ExpenseDeleted(**snapshot(gone)), user_id=user_id)
 
-        await self.transactions.run(write)
+        with counts.writing(user_id):
+            await self.transactions.run(write)
 
     async def delete_category(self, user_id: str, category_id: str, move_to: str) -> int:
         """Deletes one of the user's categories; its expenses move to ``move_to`` (each an
@@ -322,7 +325,8 @@ class Ledger:
 
         if move_to not in await self.categories(user_id):
             raise unprocessable(f"unknown category {move_to!r} for move_to")
-        return await self.transactions.run(write)
+        with counts.writing(user_id):
+            return await self.transactions.run(write)
 
     async def import_rows(
         self,
@@ -398,7 +402,8 @@ class Ledger:
                 return await self._import_batch(uow, user_id, batch, new)
 
             try:
-                added = await self.transactions.run(write)
+                with counts.writing(user_id):
+                    added = await self.transactions.run(write)
             except (PyMongoError, CurrencyChangedError) as exc:
                 raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
             outcome.imported += added

@@ -334,7 +334,10 @@ class RecurringRules:
                 ) -> None:
                     await self._record(uow, rule, batch, timezone)
 
-                with contextlib.suppress(_RuleMovedError, DuplicateKeyError):
+                with (
+                    contextlib.suppress(_RuleMovedError, DuplicateKeyError),
+                    counts.writing(rule["user_id"]),
+                ):
                     await self.transactions.run(record)
                 rule = await self.db.recurring.find_one({"_id": rule_id})
         finally:

@@ -130,3 +130,27 @@ def test_nested_documents_match_the_paths_inc_writes() -> None:
         "days": {"0614": 2},
         "cells": {"06": {"expense": {"food": {"n": 1}}}},
     }
+
+
+def test_a_lone_write_takes_shard_0_and_concurrent_ones_take_free_shards() -> None:
+    with counts.writing("u"):
+        assert counts._shard.get() == 0
+        with counts.writing("u"), counts.writing("other user"):
+            assert counts._shard.get() == 0  # the other user's own shard 0
+        with counts.writing("u"):
+            assert counts._shard.get() == 1
+            with counts.writing("u"):
+                assert counts._shard.get() == 2
+        with counts.writing("u"):
+            assert counts._shard.get() == 1  # freed again
+    assert counts._shard.get() is None
+    assert counts._in_use == {}
+    held = [counts.writing("u") for _ in range(counts.SHARDS + 3)]
+    for context in held:
+        context.__enter__()
+    in_use = counts._in_use["u"]
+    assert set(in_use) == set(range(counts.SHARDS))  # every shard, then random ones again
+    assert in_use.total() == counts.SHARDS + 3
+    for context in reversed(held):
+        context.__exit__(None, None, None)
+    assert counts._in_use == {}
