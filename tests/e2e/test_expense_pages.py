@@ -100,7 +100,7 @@ async def test_pages_follow_imports_catch_ups_moves_and_deletions(
         items, _ = await every_page(client, account, 200)
         return items if len(items) == 120 + due else None
 
-    items = await eventually(caught_up, what="the rule's occurrences listed")
+    items = await eventually(caught_up, timeout=15, what="the rule's occurrences listed")
     # Moves between days, months and years, and deletions.
     for n, expense in enumerate(items[:30]):
         url = f"/api/expenses/{expense['id']}"
