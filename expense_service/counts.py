@@ -172,13 +172,18 @@ class Tally:
 
 
 async def read(
-    db: Database, user_id: str, session: AsyncClientSession | None = None
+    db: Database,
+    user_id: str,
+    session: AsyncClientSession | None = None,
+    parts: tuple[str, ...] = ("days", "cells"),
 ) -> Tally | None:
-    """The account's tally, or None while it is not known to be complete (an account from
-    before the tally, until ``backfill`` has counted it)."""
+    """The account's tally (only its ``parts``: a page needs the days, a summary the cells),
+    or None while it is not known to be complete (an account from before the tally, until
+    ``backfill`` has counted it)."""
     tally = Tally()
     counted = False
-    async for doc in db[COLLECTION].find({"user_id": user_id}, session=session):
+    fields = {"year": 1, COUNTED: 1, **dict.fromkeys(parts, 1)}
+    async for doc in db[COLLECTION].find({"user_id": user_id}, fields, session=session):
         if doc["_id"] == _mark_id(user_id):
             counted = bool(doc.get(COUNTED))
         else:

@@ -74,7 +74,7 @@ async def _from_tally(
 ) -> ExpensePage | None:
     """The page, cut by the tally; None without a complete tally, or (counting the account
     afresh) with a tally the page proves wrong."""
-    tally = await counts.read(uow.db, user_id, uow.session)
+    tally = await counts.read(uow.db, user_id, uow.session, ("days",))
     if tally is None:
         return None
     lowest, highest = filters.dates()

@@ -25,7 +25,7 @@ async def monthly(db: Database, user_id: str, year: int, kind: Kind) -> MonthlyT
     year_filter = ExpenseFilter(
         date_from=months_of_year[0].first, date_to=months_of_year[-1].last, kind=kind
     )
-    tally = await counts.read(db, user_id)
+    tally = await counts.read(db, user_id, parts=("cells",))
     if tally is not None:
         in_year = f"{year:04d}-"
         found = _tallied(tally, kind, lambda month, _: month if month.startswith(in_year) else None)
@@ -46,7 +46,7 @@ async def monthly(db: Database, user_id: str, year: int, kind: Kind) -> MonthlyT
 
 
 async def summary(db: Database, user_id: str, month: str, kind: Kind) -> MonthSummary:
-    tally = await counts.read(db, user_id)
+    tally = await counts.read(db, user_id, parts=("cells",))
     if tally is not None:
         rows = _tallied(tally, kind, lambda m, category: category if m == month else None)
     else:
