@@ -17,6 +17,8 @@ the whole account twice: 1.6 s a page at 10,000 entries. How a page is asked for
   index leads to (for a text search, every entry in the dates asked for). A text search could
   stop once its page is full, walking back a few days at a time, if its response did not carry
   an exact total; the web app shows "x-y of total" and pages by it, so the total stays exact.
+  Measured at 100,000 entries: 4.5 s before, 2.3-2.8 s now; an index on the description does
+  not help (the server reads each document even for a count an index could answer, ~18 µs).
 
 The tally and the page are read in one transaction (one snapshot), so a write between them
 cannot make them disagree, and the days a page reads are counted in the same pass that sorts
