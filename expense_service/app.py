@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
+from expense_service import counts
 from expense_service.events import handlers
 from expense_service.imports import ImportJobs
 from expense_service.internal import internal
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rules.scheduler = app.state.recurring_scheduler = scheduler
             runtime.background.append(asyncio.create_task(scheduler.run(), name="recurring"))
             await backfill_accounts(runtime.db, runtime.transactions, app.state.suggester.learn)
+            await counts.backfill(runtime.db, runtime.transactions)
             yield
 
     return create_service_app(

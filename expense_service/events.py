@@ -6,6 +6,7 @@ catch-up's repeats of one description teach nothing new and are not learnt."""
 
 from __future__ import annotations
 
+from expense_service import counts
 from expense_service.storage import UP_TO_DATE, purge_user
 from expense_service.suggest import Counts, Labelled, Suggester
 from shared.budgets import BUDGET_COPY_HANDLERS
@@ -48,13 +49,16 @@ def handlers(prior: Counts) -> Subscriptions:
             await suggester(uow).learn(uow, event.user_id, labelled)
 
     async def up_to_date(user: UserRegistered, event: EventContext, uow: UnitOfWork) -> None:
-        """A new account learns everything from events: storage.backfill_accounts need not
-        visit it (the profile is written by the directory's subscription just before)."""
-        await uow.db.users.update_one(
+        """A new account learns everything from events, and its tally counts every entry
+        from the first: neither storage.backfill_accounts nor counts.backfill need visit it
+        (the profile is written by the directory's subscription just before)."""
+        result = await uow.db.users.update_one(
             {"_id": user.user_id, "deleted": {"$ne": True}},
             {"$set": {UP_TO_DATE: True}},
             session=uow.session,
         )
+        if result.matched_count:
+            await counts.mark_counted(uow, user.user_id)
 
     return [
         *user_directory_handlers(purge_user),

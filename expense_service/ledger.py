@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from expense_service import counts
 from expense_service.limits import HardLimits
 from expense_service.models import ExpenseFields, ExpenseOut, ImportProblem
 from expense_service.storage import (
@@ -227,10 +228,12 @@ class Ledger:
                 if not profile.get("has_data"):
                     await mark_has_data(uow, user_id, profile["currency"])
                 await uow.db.expenses.insert_one(doc, session=uow.session)
+                await counts.change(uow, user_id, added=[doc])
                 uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
 
             try:
-                await self.transactions.run(write)
+                with counts.writing(user_id):
+                    await self.transactions.run(write)
             except _KeyTakenError:
                 await asyncio.sleep(0.01)
                 continue
@@ -273,7 +276,8 @@ class Ledger:
                 if_match.check(current["version"])
             return await apply_change(uow, current, fields)
 
-        return expense_out(await self.transactions.run(write))
+        with counts.writing(user_id):
+            return expense_out(await self.transactions.run(write))
 
     async def delete(self, user_id: str, expense_id: str, if_match: IfMatch | None = None) -> None:
         async def write(uow: UnitOfWork) -> None:
@@ -288,10 +292,12 @@ class Ledger:
             )
             if doc is None:
                 raise not_found(expense_id)
+            await counts.change(uow, user_id, removed=[doc])
             gone = {**doc, "version": doc["version"] + 1}
             uow.emit(ExpenseDeleted(**snapshot(gone)), user_id=user_id)
 
-        await self.transactions.run(write)
+        with counts.writing(user_id):
+            await self.transactions.run(write)
 
     async def delete_category(self, user_id: str, category_id: str, move_to: str) -> int:
         """Deletes one of the user's categories; its expenses move to ``move_to`` (each an
@@ -305,12 +311,14 @@ class Ledger:
                 raise NotFoundError(f"no category {category_id}")
             if move_to == category["key"]:
                 raise unprocessable("move_to must be another category")
-            moved = 0
+            before, after = [], []
             async for doc in uow.db.expenses.find(
                 {"user_id": user_id, "category": category["key"]}, session=uow.session
             ):
-                await apply_change(uow, doc, {"category": move_to})
-                moved += 1
+                before.append(doc)
+                after.append(await apply_change(uow, doc, {"category": move_to}, count=False))
+            await counts.change(uow, user_id, removed=before, added=after)  # one write for all
+            moved = len(after)
             # Recurring rules file their future occurrences there too.
             await uow.db.recurring.update_many(
                 {"user_id": user_id, "category": category["key"]},
@@ -321,7 +329,8 @@ class Ledger:
 
         if move_to not in await self.categories(user_id):
             raise unprocessable(f"unknown category {move_to!r} for move_to")
-        return await self.transactions.run(write)
+        with counts.writing(user_id):
+            return await self.transactions.run(write)
 
     async def import_rows(
         self,
@@ -397,7 +406,8 @@ class Ledger:
                 return await self._import_batch(uow, user_id, batch, new)
 
             try:
-                added = await self.transactions.run(write)
+                with counts.writing(user_id):
+                    added = await self.transactions.run(write)
             except (PyMongoError, CurrencyChangedError) as exc:
                 raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
             outcome.imported += added
@@ -439,6 +449,7 @@ class Ledger:
         if docs:
             await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
             await uow.db.expenses.insert_many(docs, session=uow.session)
+            await counts.change(uow, user_id, added=docs)
             if self.suggester is not None:
                 # Learnt here, with the batch, not from its event: a job's batches come one
                 # after another, while events of big batches, handled beside everyone else's,
@@ -494,8 +505,12 @@ async def mark_has_data(uow: UnitOfWork, user_id: str, currency: str) -> None:
         raise CurrencyChangedError
 
 
-async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any]) -> Document:
-    """Updates one expense inside ``uow`` and emits expense.updated with the previous values."""
+async def apply_change(
+    uow: UnitOfWork, current: Document, fields: dict[str, Any], *, count: bool = True
+) -> Document:
+    """Updates one expense inside ``uow`` and emits expense.updated with the previous values;
+    the tally (expense_service.counts) follows unless ``count`` is False (the caller counts a
+    batch of changes at once)."""
     changed = {k: v for k, v in fields.items() if current.get(k) != v}
     if not changed:
         return current
@@ -507,6 +522,8 @@ async def apply_change(uow: UnitOfWork, current: Document, fields: dict[str, Any
     )
     if result.matched_count != 1:
         raise not_found(current["_id"])
+    if count:
+        await counts.change(uow, current["user_id"], removed=[current], added=[updated])
     uow.emit(
         ExpenseUpdated(**snapshot(updated), previous=snapshot(current)),
         user_id=current["user_id"],

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from expense_service import counts
 from expense_service.ledger import Ledger, mark_has_data
 from expense_service.models import (
     ExpenseFields,
@@ -333,7 +334,10 @@ class RecurringRules:
                 ) -> None:
                     await self._record(uow, rule, batch, timezone)
 
-                with contextlib.suppress(_RuleMovedError, DuplicateKeyError):
+                with (
+                    contextlib.suppress(_RuleMovedError, DuplicateKeyError),
+                    counts.writing(rule["user_id"]),
+                ):
                     await self.transactions.run(record)
                 rule = await self.db.recurring.find_one({"_id": rule_id})
         finally:
@@ -381,6 +385,7 @@ class RecurringRules:
             for index, when in batch
         ]
         await uow.db.expenses.insert_many(docs, session=uow.session)
+        await counts.change(uow, user_id, added=docs)
         if len(docs) == 1:
             uow.emit(ExpenseCreated(**snapshot(docs[0])), user_id=user_id)
         else:  # a catch-up: one event for the batch, as an import's (consumers apply it in bulk)

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BeforeValidator, ValidationError
 from pymongo.errors import DuplicateKeyError
 
-from expense_service import reports
+from expense_service import listing, reports
 from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
 from expense_service.imports import SYNC_ROWS, ImportJobs, read_job
 from expense_service.ledger import (
@@ -134,11 +134,9 @@ recurring = APIRouter(prefix="/api/recurring", tags=["recurring"])
 async def _page(
     runtime: Runtime, user_id: str, filters: ExpenseFilter, sort: SortOrder, limit: int, offset: int
 ) -> ExpensePage:
-    query = filters.query(user_id)
-    total = await runtime.db.expenses.count_documents(query)
-    cursor = runtime.db.expenses.find(query).sort(sort_spec(sort)).skip(offset).limit(limit)
-    items = [expense_out(doc) async for doc in cursor]
-    return ExpensePage(items=items, total=total, limit=limit, offset=offset)
+    return await listing.page(
+        runtime.db, runtime.transactions, user_id, filters, sort, limit, offset
+    )
 
 
 @expenses.post(

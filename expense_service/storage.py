@@ -12,6 +12,7 @@ from typing import Any, Literal, TypedDict
 
 from pymongo import ASCENDING, DESCENDING
 
+from expense_service import counts
 from expense_service.models import ExpenseOut, Kind, SortOrder
 from shared.budgets import HARD_LIMITS
 from shared.events import ExpenseSnapshot
@@ -47,6 +48,7 @@ async def create_indexes(db: Database) -> None:
     await db.recurring.create_index([by_user, ("created_at", ASCENDING)])
     # The recurring scheduler's one query: what falls due before a horizon (null: paused, ended).
     await db.recurring.create_index("due_at", sparse=True)
+    await counts.create_indexes(db)
 
 
 async def purge_user(uow: UnitOfWork, user_id: str) -> None:
@@ -59,6 +61,7 @@ async def purge_user(uow: UnitOfWork, user_id: str) -> None:
         "budgets",
         "recurring",
         "suggestion_words",
+        counts.COLLECTION,
     ):
         await uow.db[collection].delete_many({"user_id": user_id}, session=uow.session)
 
@@ -77,11 +80,8 @@ class ExpenseFilter:
     max_amount_cents: int | None = None
     kind: Kind | None = None
 
-    def query(self, user_id: str) -> dict[str, Any]:
-        """The Mongo filter. Upper bounds are written half-open (``$lt`` the next day or cent),
-        which is exact for calendar dates and integer cents, because SecantusDB 0.7.0b3 treats
-        ``$lte`` on a compound-index field that has further fields after it as exclusive."""
-        query: dict[str, Any] = {"user_id": user_id}
+    def dates(self) -> tuple[date | None, date | None]:
+        """The first and last day the filter lets through (inclusive; None: open)."""
         lower: list[date] = []
         upper: list[date] = []
         if self.month:
@@ -92,11 +92,34 @@ class ExpenseFilter:
             lower.append(self.date_from)
         if self.date_to:
             upper.append(self.date_to)
+        return (max(lower) if lower else None, min(upper) if upper else None)
+
+    @property
+    def by_date_only(self) -> bool:
+        """Whether only dates filter (month, from, to): whole days, which the tally counts."""
+        return all(
+            value is None
+            for value in (
+                self.category,
+                self.tag,
+                self.q,
+                self.kind,
+                self.min_amount_cents,
+                self.max_amount_cents,
+            )
+        )
+
+    def query(self, user_id: str) -> dict[str, Any]:
+        """The Mongo filter. Upper bounds are written half-open (``$lt`` the next day or cent),
+        which is exact for calendar dates and integer cents, because SecantusDB 0.7.0b3 treats
+        ``$lte`` on a compound-index field that has further fields after it as exclusive."""
+        query: dict[str, Any] = {"user_id": user_id}
+        lowest, highest = self.dates()
         dates: dict[str, str] = {}
-        if lower:
-            dates["$gte"] = max(lower).isoformat()
-        if upper:
-            dates["$lt"] = (min(upper) + timedelta(days=1)).isoformat()
+        if lowest:
+            dates["$gte"] = lowest.isoformat()
+        if highest:
+            dates["$lt"] = (highest + timedelta(days=1)).isoformat()
         if dates:
             query["date"] = dates
         if self.category:
@@ -129,14 +152,10 @@ async def backfill_accounts(db: Database, transactions: Transactions, learn: Lea
     ):
 
         async def bring(uow: UnitOfWork, user_id: str = profile["_id"]) -> None:
-            months: dict[str, int] = {}
             labelled: list[tuple[str, str, int]] = []
             async for doc in uow.db.expenses.find(
-                {"user_id": user_id},
-                {"month": 1, "description": 1, "category": 1},
-                session=uow.session,
+                {"user_id": user_id}, {"description": 1, "category": 1}, session=uow.session
             ):
-                months[doc["month"]] = months.get(doc["month"], 0) + 1
                 labelled.append((doc["description"], doc["category"], 1))
             hard = await uow.db.budgets.find_one(
                 {"user_id": user_id, "hard_limit": True, "deleted": {"$ne": True}},
