@@ -16,9 +16,14 @@ from notification_service.mailer import EmailRelay
 from notification_service.routes import router, webhooks
 from notification_service.settings import Settings
 from notification_service.storage import create_indexes
-from notification_service.webhooks import WebhookSender, WebhookSettings
+from notification_service.webhooks import (
+    WEBHOOK_ONLY_EVENTS,
+    WebhookSender,
+    WebhookSettings,
+    subscribed_events,
+)
 from shared.events import EventType
-from shared.service import ServiceRuntime, create_service_app
+from shared.service import OnDemand, ServiceRuntime, create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,4 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         create_indexes=create_indexes,
         handlers=build_handlers(mailer, show_links=development, webhooks_queued=sender.wake),
         extra_lifespan=extra,
+        on_demand=OnDemand(WEBHOOK_ONLY_EVENTS, subscribed_events),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 from fastapi import (
@@ -54,6 +54,7 @@ from notification_service.webhooks import (
 )
 from shared.auth import CurrentUser
 from shared.errors import ConflictError, InvalidError, NotFoundError, RateLimitedError
+from shared.events import EventType
 from shared.ids import uuid_or_no_route
 from shared.mongo import Document, utcnow
 from shared.service import Runtime, ServiceRuntime
@@ -301,6 +302,12 @@ async def _target_is_safe(url: str, development: bool) -> None:
         raise InvalidError(f"url: {exc}") from None
 
 
+async def _subscribe(runtime: ServiceRuntime, events: Iterable[str]) -> None:
+    """Before the webhook is stored: the service's queue takes these events from now on (bound
+    for good, so a webhook deleted later leaves them bound). One already bound costs nothing."""
+    await runtime.bus.bind(runtime.settings.queue_name, [EventType(kind) for kind in events])
+
+
 async def _owned_webhook(runtime: ServiceRuntime, user_id: str, webhook_id: str) -> Document:
     doc = await runtime.db.webhooks.find_one({"_id": webhook_id, "user_id": user_id})
     if doc is None:
@@ -339,6 +346,7 @@ async def create_webhook(
         "updated_at": now,
         "version": 1,
     }
+    await _subscribe(runtime, body.events)
     await runtime.db.webhooks.insert_one(doc)
     response.headers["Location"] = f"/api/webhooks/{doc['_id']}"
     return WebhookCreated(**webhook_out(doc).model_dump(), secret=doc["secret"])
@@ -371,6 +379,8 @@ async def patch_webhook(
     update: dict[str, Any] = {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"version": 1}}
     if changes.get("enabled"):
         update["$set"] |= {"failures": 0, "disabled_reason": None}
+    if "events" in changes:
+        await _subscribe(runtime, changes["events"])
     doc = await runtime.db.webhooks.find_one_and_update(
         {"_id": webhook_id, "user_id": user.user_id}, update, return_document=ReturnDocument.AFTER
     )

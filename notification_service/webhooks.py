@@ -58,6 +58,16 @@ WEBHOOK_EVENTS = (
     EventType.BUDGET_DELETED,
     EventType.BUDGET_THRESHOLD_REACHED,
 )
+# Only webhooks want these here (budget.threshold_reached is also a notification): the queue is
+# bound to one once a webhook subscribes to it (shared.service.OnDemand).
+WEBHOOK_ONLY_EVENTS = frozenset(WEBHOOK_EVENTS) - {EventType.BUDGET_THRESHOLD_REACHED}
+
+
+async def subscribed_events(db: Database) -> set[EventType]:
+    """The types some webhook subscribes to (enabled or not: enabling one binds nothing)."""
+    return {EventType(kind) for kind in await db.webhooks.distinct("events")}
+
+
 TEST_EVENT = "webhook.test"
 DELIVERY_NAMESPACE = uuid.UUID("3e0c7a1f-6b2d-4c85-9f14-8a7d2b5e6c31")
 RESPONSE_PEEK_BYTES = 4096

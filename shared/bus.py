@@ -26,6 +26,7 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
     AbstractRobustExchange,
+    AbstractRobustQueue,
 )
 
 from shared.events import EventEnvelope, EventType
@@ -47,6 +48,8 @@ class EventBus(Protocol):
         self, queue: str, event_types: Iterable[EventType], callback: MessageCallback
     ) -> None: ...
 
+    async def bind(self, queue: str, event_types: Iterable[EventType]) -> None: ...
+
     def is_connected(self) -> bool: ...
 
 
@@ -62,6 +65,8 @@ class RabbitEventBus:
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
+        # The queues consumed here, with their exchange, for bindings added later (bind).
+        self._consumed: dict[str, tuple[AbstractRobustQueue, AbstractRobustExchange]] = {}
 
     async def connect(self) -> None:
         # connect_robust reconnects after a broker restart and re-declares the channels, queues,
@@ -134,8 +139,18 @@ class RabbitEventBus:
         )
         for event_type in event_types:
             await main.bind(exchange, routing_key=event_type.routing_key)
+        self._consumed[queue] = (main, exchange)
         await main.consume(callback)
         log.info("consuming %s", queue, extra={"event_types": sorted(event_types)})
+
+    async def bind(self, queue: str, event_types: Iterable[EventType]) -> None:
+        """Binds a queue this process consumes (``consume``) to more types, for good: the
+        queue is durable and shared by the service's replicas, so one bind serves them all
+        and outlives restarts. (Never unbound: a replica unbinding what another just bound
+        for a new subscriber would lose its events.)"""
+        main, exchange = self._consumed[queue]
+        for event_type in event_types:
+            await main.bind(exchange, routing_key=event_type.routing_key)
 
     async def broadcast(
         self, queue: str, event_types: Iterable[EventType], callback: MessageCallback

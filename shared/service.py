@@ -30,6 +30,7 @@ from shared.consumer import (
     create_consumer_indexes,
 )
 from shared.errors import DomainError
+from shared.events import EventType
 from shared.health import ReadinessCheck, health_router
 from shared.log import RequestIdMiddleware, configure_logging
 from shared.metrics import MetricsMiddleware, metrics_router
@@ -49,6 +50,19 @@ log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OnDemand:
+    """Event types a service handles but binds its queue to only once something asks for them
+    (then for good, shared.bus.bind): until a webhook subscribes to expense events, say,
+    notification_service need not take every expense event only to find nobody wants it.
+    ``wanted(db)``: those asked for so far, bound at start. Only for types other services'
+    queues take anyway: an event no queue takes is returned to its publisher (the bus publishes
+    with ``mandatory``), whose outbox would retry it."""
+
+    types: frozenset[EventType]
+    wanted: Callable[[Database], Awaitable[set[EventType]]]
 
 
 @dataclass
@@ -88,6 +102,7 @@ def create_service_app(
     track_revocations: bool = True,
     emits_events: bool = True,
     extra_lifespan: ExtraLifespan | None = None,
+    on_demand: OnDemand | None = None,
     **fastapi_options: Any,
 ) -> FastAPI:
     """``track_revocations``: keep the revoked-token state in memory and refuse those tokens
@@ -139,7 +154,16 @@ def create_service_app(
             )
         if handlers:
             consumer = IdempotentConsumer(transactions, handlers)
-            await bus.consume(settings.queue_name, consumer.event_types, consumer.on_message)
+            bound = set(consumer.event_types)
+            if on_demand is not None:
+                wanted: set[EventType] = set()
+
+                async def read_wanted(demand: OnDemand = on_demand) -> None:
+                    wanted.update(await demand.wanted(mongo.db))
+
+                await _retry_until_up("MongoDB", read_wanted)
+                bound = (bound - on_demand.types) | (bound & on_demand.types & wanted)
+            await bus.consume(settings.queue_name, sorted(bound), consumer.on_message)
         if relaying:
             runtime.background.append(asyncio.create_task(relay.run(), name="outbox"))
         log.info("%s started", settings.service_name)

@@ -7,9 +7,10 @@ import shutil
 import subprocess
 
 import pytest
+from aiormq.exceptions import PublishError
 
 from shared.consumer import EventContext, IdempotentConsumer, on
-from shared.events import EventEnvelope, UserDeleted
+from shared.events import EventEnvelope, EventType, UserDeleted, UserTokensRevoked
 from shared.uow import UnitOfWork
 from tests.conftest import USE_DOCKER
 from tests.shared.conftest import Parts
@@ -63,3 +64,36 @@ async def test_consumer_and_publisher_resume_after_broker_restart(parts: Parts) 
     # ...and the consumer, re-declared and re-subscribed by it, receives without any help.
     assert await eventually(lambda: asyncio.sleep(0, "after" in seen), timeout=30)
     assert parts.bus.is_connected()
+
+
+async def test_a_type_bound_later_reaches_the_queue_from_then_on(parts: Parts) -> None:
+    """A handler's type left unbound at start (shared.service.OnDemand) gets nothing until the
+    queue is bound to it; then it does."""
+    seen: list[str] = []
+
+    async def on_event(
+        payload: UserDeleted | UserTokensRevoked, event: EventContext, uow: UnitOfWork
+    ) -> None:
+        seen.append(f"{event.type.value}:{payload.user_id}")
+
+    consumer = IdempotentConsumer(
+        parts.transactions, [on(UserDeleted, on_event), on(UserTokensRevoked, on_event)]
+    )
+    queue = f"{parts.names.queue_prefix}consumer.events"
+    await parts.bus.consume(queue, [EventType.USER_DELETED], consumer.on_message)
+
+    async def publish(payload: UserDeleted | UserTokensRevoked) -> None:
+        envelope = EventEnvelope.of(payload, producer="t", user_id=payload.user_id)
+        await parts.bus.publish(envelope, correlation_id=None)
+
+    # No queue takes it yet: the broker returns it (the bus publishes with ``mandatory``).
+    with pytest.raises(PublishError, match="NO_ROUTE"):
+        await publish(UserTokensRevoked(user_id="early", token_version=1, reason="t"))
+    await publish(UserDeleted(user_id="marker"))
+    assert await eventually(lambda: asyncio.sleep(0, "user.deleted:marker" in seen))
+    assert seen == ["user.deleted:marker"]
+
+    await parts.bus.bind(queue, [EventType.USER_TOKENS_REVOKED])
+    await publish(UserTokensRevoked(user_id="late", token_version=1, reason="t"))
+    assert await eventually(lambda: asyncio.sleep(0, "user.tokens_revoked:late" in seen))
+    assert "user.tokens_revoked:early" not in seen
