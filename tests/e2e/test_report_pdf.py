@@ -56,6 +56,15 @@ async def test_the_statement_matches_the_api(client: httpx.AsyncClient) -> None:
         return body if body["expense"] == "1309.00" and body["income"] == "2000.00" else None
 
     summary = await eventually(counted, timeout=10, what="analytics to count the month")
+
+    async def both_budgets() -> bool:
+        # The statement's budget rows come from analytics' copy of the budgets (their events).
+        forecast = await client.get(
+            "/api/analytics/forecast", params={"month": MONTH}, headers=account.headers
+        )
+        return len(forecast.json()["budgets"]) == 2
+
+    assert await eventually(both_budgets, timeout=10, what="analytics to have both budgets")
     status = (
         await client.get("/api/budgets/status", params={"month": MONTH}, headers=account.headers)
     ).json()
