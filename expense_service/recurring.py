@@ -303,15 +303,26 @@ class RecurringRules:
         renewed by each batch, so a crashed process's rules are taken over soon. Returns,
         when another process holds the claim, when to look again."""
         claim = utcnow() + timedelta(seconds=CLAIM_SECONDS)
-        rule = await self.db.recurring.find_one_and_update(
-            {
-                "_id": rule_id,
-                "due_at": {"$lte": now},
-                "$or": [{"claimed_until": None}, {"claimed_until": {"$lte": utcnow()}}],
-            },
-            {"$set": {"claimed_until": claim}},
-            return_document=ReturnDocument.AFTER,
-        )
+
+        async def take(uow: UnitOfWork) -> Document | None:
+            # In a transaction, not as a plain write: a process killed in the middle of a
+            # batch leaves its transaction open (the server reaps it after 60 s), holding the
+            # rule's document. The embedded server retries a plain write that conflicts with it
+            # without end, and reaps only when some transaction runs; a transaction's write
+            # fails at once, is retried here with backoff, and lets the server reap.
+            taken: Document | None = await uow.db.recurring.find_one_and_update(
+                {
+                    "_id": rule_id,
+                    "due_at": {"$lte": now},
+                    "$or": [{"claimed_until": None}, {"claimed_until": {"$lte": utcnow()}}],
+                },
+                {"$set": {"claimed_until": claim}},
+                return_document=ReturnDocument.AFTER,
+                session=uow.session,
+            )
+            return taken
+
+        rule = await self.transactions.run(take)
         if rule is None:
             held = await self.db.recurring.find_one({"_id": rule_id}, {"claimed_until": 1})
             if held is None or held.get("claimed_until") is None:
