@@ -145,8 +145,8 @@ class BudgetBook:
             return doc, existing is None
 
         # More attempts than most: the change waits on expense_service inside its transaction
-        # (push_budget), a window in which other users' writes on the embedded server may
-        # conflict with it (it treats concurrent inserts into one collection as a conflict).
+        # (push_budget), a long window for write conflicts; during a large import on the
+        # embedded server, 20 attempts sometimes ran out (503).
         doc, created = await self.transactions.run(write, attempts=50)
         return budget_out(doc), created
 

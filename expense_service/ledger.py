@@ -43,10 +43,11 @@ from shared.uow import Transactions, UnitOfWork
 from shared.users import Profile, user_profile
 
 PROFILE_WAIT_SECONDS = 3.0
-# Rows per import transaction. 2,000 was the fastest alone (10,000 rows in about 8 s), but on the
-# embedded server a long transaction and other users' inserts into the same collections
-# conflict, and such transactions were undone again and again while other users wrote; 500 took
-# 15 s alone. 1,000: about 9 s alone (bench.import_csv).
+# Rows per import transaction: 10,000 rows in about 9 s alone (bench.import_csv; 500 took 15 s,
+# 2,000 about 8 s). The 20-70 s stalls other users' requests sometimes suffered during a large
+# import happened at 1,000 and at 2,000 alike: their cause is in the embedded server (parked
+# cursors pin the pages an insert must evict; one registry lock queues every transaction behind
+# a slow statement, see #14), not the batch size.
 IMPORT_BATCH = 1000
 FALLBACK_CATEGORY = "other"  # an imported row without a category, and no confident suggestion
 
