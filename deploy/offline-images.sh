@@ -183,6 +183,7 @@ main() {
   if $mongo; then
     local dir
     dir=$(context mongo mongod.py)
+    cp "$ROOT/devstack/secantusd.py" "$dir/"
     cp "$CA_BUNDLE" "$dir/build-ca.crt"
     secantusdb_requirements >"$dir/secantusdb.txt"
     build "$MONGO" mongo.Dockerfile "$dir"

@@ -6,6 +6,7 @@ start the stack exactly the way a user does.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -66,16 +67,16 @@ class Stack:
     def start_mongo(self) -> str:
         if self.mongodb_url:
             return self.mongodb_url
-        # The virtual environment's own, at the pinned version.
-        secantusd = str(Path(sys.executable).parent / "secantusd-py")
-        if not Path(secantusd).exists():
-            raise StackError("secantusd-py not found: run 'make install' (it comes from PyPI)")
+        # The virtual environment's own, at the pinned version, with our fixes (secantusd.py).
+        if importlib.util.find_spec("secantus") is None:
+            raise StackError("SecantusDB not found: run 'make install' (it comes from PyPI)")
         storage = self.data_dir / "mongo"
         storage.mkdir(parents=True, exist_ok=True)
         self._spawn(
             "mongo",
             [
-                secantusd,
+                sys.executable,
+                str(Path(__file__).with_name("secantusd.py")),
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -12,7 +12,7 @@ FROM ${PYTHON_IMAGE}
 ARG LABEL_VALUE="deploy/offline-images.sh: SecantusDB"
 LABEL org.expense-tracker.stand-in="${LABEL_VALUE}"
 COPY --from=build /opt/secantusdb /opt/secantusdb
-COPY mongod.py /opt/secantusdb/mongod.py
+COPY mongod.py secantusd.py /opt/secantusdb/
 RUN printf '#!/bin/sh\nexec /opt/secantusdb/bin/python /opt/secantusdb/mongod.py "$@"\n' \
         >/usr/local/bin/mongod \
     && chmod 755 /usr/local/bin/mongod \

@@ -2,7 +2,7 @@
 
 Takes the mongod flags the compose file and test tools pass (``--port``, ``--bind_ip``,
 ``--bind_ip_all``, ``--dbpath``, ``--replSet``) and runs SecantusDB with them; any other flag is
-handed to ``secantusd-py`` as it is. SecantusDB always answers as a one-member replica set (named
+handed to SecantusDB as it is. SecantusDB always answers as a one-member replica set (named
 ``secantus``), so ``--replSet`` only names what clients should not rely on: connect with
 ``directConnection=true``. Once the port answers it logs mongod's "Waiting for connections" line,
 which tools wait for. SIGTERM and SIGINT are passed on; the exit code is SecantusDB's.
@@ -35,8 +35,9 @@ def main() -> int:
     parser.add_argument("--replSet", help="accepted; SecantusDB's set is always 'secantus'")
     args, rest = parser.parse_known_args(argv)
     host = "0.0.0.0" if args.bind_ip_all else args.bind_ip.split(",")[0]
-    secantusd = Path(sys.executable).parent / "secantusd-py"
-    command = [str(secantusd), "--host", host, "--port", str(args.port)]
+    # SecantusDB with the fixes the development stack runs it with (devstack/secantusd.py).
+    secantusd = Path(__file__).with_name("secantusd.py")
+    command = [sys.executable, str(secantusd), "--host", host, "--port", str(args.port)]
     command += ["--storage-path", args.dbpath]
     command += ["--log-level", os.environ.get("SECANTUS_LOG_LEVEL", "WARNING"), *rest]
     child = subprocess.Popen(command)  # noqa: S603 (our own flags and the operator's)

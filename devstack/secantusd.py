@@ -1,0 +1,104 @@
+"""SecantusDB (``secantusd-py``) with two fixes for the stalls a large import caused.
+
+While one user imported 10,000 rows, other users' requests sometimes waited 20-70 s (9 of 16
+runs). Both causes are inside SecantusDB 0.7.0b3; each fix alone removed the stalls (0 of 22):
+
+- **Cursors left positioned.** The server caches a WiredTiger cursor per table for each
+  connection (and for each transaction) and resets it only when it is next taken. A connection
+  parked after a read keeps its cursor on a page, and an insert that must evict that page waits
+  for it (the profile: inserts sleeping in ``__wt_page_in_func``). Here every command, and every
+  statement of a transaction, lets go of its cursors when it ends.
+- **One lock held while waiting for one transaction.** Every statement first reaps idle
+  transactions (``TransactionRegistry._prune_locked``), holding the registry's lock while it
+  takes each transaction's own lock in turn. One slow statement inside a transaction therefore
+  queued every other transaction and retryable write of every user. Here the reaper passes over a
+  transaction whose lock is taken: it is running a statement, so it is not idle.
+
+The fixes reach into SecantusDB's internals, so they are applied to the version they were made
+for only; another version is refused (check whether it still needs them, then change
+``PATCHED_VERSION``). A real ``mongod`` needs none of this (``MONGODB_URL``).
+
+    python -m devstack.secantusd [secantusd-py's flags]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+PATCHED_VERSION = "0.7.0b3"
+
+
+def release_cursors(cursors: dict[Any, Any]) -> None:
+    """Let go of the pages cached cursors are positioned on (they stay open, for reuse)."""
+    for cursor in list(cursors.values()):
+        with contextlib.suppress(Exception):  # a cursor whose table was dropped meanwhile
+            cursor.reset()
+
+
+def patch() -> None:
+    from secantus import server, storage, transactions
+
+    dispatch: Callable[[dict[str, Any], Any], dict[str, Any]] = server.dispatch
+
+    def dispatch_then_release(doc: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        try:
+            return dispatch(doc, ctx)
+        finally:
+            release_cursors(getattr(ctx.storage._tls, "cursors", {}))
+
+    server.dispatch = dispatch_then_release
+
+    install_txn_session = storage.Storage._install_txn_session
+
+    @contextlib.contextmanager
+    def install_then_release(self: Any, handle: Any) -> Iterator[None]:
+        with install_txn_session(self, handle):
+            try:
+                yield
+            finally:
+                release_cursors(handle.cursors)
+
+    storage.Storage._install_txn_session = install_then_release
+
+    in_progress = transactions.TxnState.IN_PROGRESS
+
+    def prune_idle(self: Any) -> int:
+        cutoff = self._time() - self._lifetime
+        reaped = 0
+        for txn in list(self._txns.values()):
+            if not txn.mutex.acquire(blocking=False):
+                continue  # running a statement now, so not idle
+            try:
+                if txn.state is in_progress and txn.last_use < cutoff:
+                    self._rollback_quietly(txn)
+                    txn.state = transactions.TxnState.ABORTED
+                    reaped += 1
+            finally:
+                txn.mutex.release()
+        return reaped
+
+    transactions.TransactionRegistry._prune_locked = prune_idle
+
+
+def main() -> int:
+    version = importlib.metadata.version("secantusdb")
+    if version != PATCHED_VERSION:
+        print(
+            f"secantusd: SecantusDB {version} is installed; these fixes were made for"
+            f" {PATCHED_VERSION} (devstack/secantusd.py says what to check)",
+            file=sys.stderr,
+        )
+        return 2
+    patch()
+    from secantus import cli
+
+    result: int = cli.main()
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

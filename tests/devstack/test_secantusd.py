@@ -1,0 +1,88 @@
+"""The fixes SecantusDB is started with (devstack/secantusd.py). Every integration test runs
+against a server started this way; these check the fixes' own logic."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from secantus import server, storage, transactions
+
+from devstack import secantusd
+
+
+@pytest.fixture
+def patched() -> Iterator[None]:
+    saved = (
+        server.dispatch,
+        storage.Storage._install_txn_session,
+        transactions.TransactionRegistry._prune_locked,
+    )
+    secantusd.patch()
+    yield
+    (
+        server.dispatch,
+        storage.Storage._install_txn_session,
+        transactions.TransactionRegistry._prune_locked,
+    ) = saved
+
+
+def test_the_reaper_passes_over_a_transaction_running_a_statement(patched: None) -> None:
+    now = [0.0]
+    registry = transactions.TransactionRegistry(lifetime_seconds=60, time_func=lambda: now[0])
+    busy = transactions.Transaction(b"busy", None, 1, now=0)
+    idle = transactions.Transaction(b"idle", None, 1, now=0)
+    registry._txns.update({b"busy": busy, b"idle": idle})
+    now[0] = 61  # both past their lifetime; one is in the middle of a (slow) statement
+
+    statement_running, statement_may_end = threading.Event(), threading.Event()
+
+    def slow_statement() -> None:
+        with busy.mutex:
+            statement_running.set()
+            statement_may_end.wait(10)
+
+    runner = threading.Thread(target=slow_statement)
+    runner.start()
+    statement_running.wait(10)
+    try:
+        reaped: list[int] = []
+        reaper = threading.Thread(target=lambda: reaped.append(registry.prune_expired()))
+        reaper.start()
+        reaper.join(5)  # unpatched, it waits for the statement (here: until the test gives up)
+        assert not reaper.is_alive(), "the reaper waited for a busy transaction"
+        assert reaped == [1]
+        assert idle.state is transactions.TxnState.ABORTED
+        assert busy.state is transactions.TxnState.IN_PROGRESS
+    finally:
+        statement_may_end.set()
+        runner.join()
+    # Once the statement is over, the transaction is reaped like any other idle one.
+    assert registry.prune_expired() == 1
+    assert busy.state is transactions.TxnState.ABORTED
+
+
+def test_cursors_are_released_and_kept_open() -> None:
+    class Cursor:
+        def __init__(self, fails: bool = False) -> None:
+            self.resets, self.fails = 0, fails
+
+        def reset(self) -> None:
+            self.resets += 1
+            if self.fails:
+                raise RuntimeError("table dropped")
+
+    cursors: dict[Any, Any] = {("a", True): Cursor(), ("b", False): Cursor(fails=True)}
+    secantusd.release_cursors(cursors)
+    assert [c.resets for c in cursors.values()] == [1, 1]
+    assert len(cursors) == 2
+
+
+def test_another_secantusdb_version_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.8.0")
+    patched_before = transactions.TransactionRegistry._prune_locked
+    assert secantusd.main() == 2
+    assert transactions.TransactionRegistry._prune_locked is patched_before
