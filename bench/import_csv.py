@@ -1,7 +1,7 @@
 """CSV import through the gateway: how long 10,000 and 50,000 rows take to import, and to be
-reflected in budget status and the analytics summary (events batched per 500 rows); and, while
-the import and its events go through, how late other users' alerts are (one user's burst must
-not hold up everyone else's alerts).
+reflected in budget status and the analytics summary, alone and while other users sign up and
+spend; and how long those users wait meanwhile (one user's burst must not hold up everyone
+else's requests and alerts).
 
     .venv/bin/python -m bench.import_csv [rows ...]
 """
@@ -78,6 +78,10 @@ async def bystanders(
 
 
 async def measure(gateway: str, mongodb_url: str, rows: int) -> None:
+    """The import alone, then again while other users sign up and spend."""
+    print("alone:")
+    await import_and_wait(gateway, rows)
+    print("with other users:")
     done = asyncio.Event()
     others = asyncio.create_task(bystanders(gateway, mongodb_url, done))
     try:
