@@ -30,16 +30,24 @@ class RateLimitUnavailableError(Exception):
 
 @dataclass(frozen=True)
 class Window:
-    """One counter's window: its document id and the seconds until it ends."""
+    """One counter's window: its document id, the seconds until it ends, and the id of the
+    window before it (kept one window longer, for limits that must not reset at a boundary)."""
 
     doc_id: str
     remaining: float
+    previous_id: str
+    seconds: int
 
     @classmethod
     def now(cls, key: str, window_seconds: int) -> Window:
         now = time.time()
         start = math.floor(now / window_seconds) * window_seconds
-        return cls(f"{key}:{start}", start + window_seconds - now)
+        return cls(
+            f"{key}:{start}",
+            start + window_seconds - now,
+            f"{key}:{start - window_seconds}",
+            window_seconds,
+        )
 
     @property
     def retry_after(self) -> str:
@@ -58,7 +66,8 @@ class RateLimiter:
     async def hit_document(self, key: str, window_seconds: int) -> tuple[Document, Window]:
         """Like ``hit``, returning the whole counter document (with any other fields)."""
         window = Window.now(key, window_seconds)
-        expires_at = datetime.now(UTC) + timedelta(seconds=window.remaining + 1)
+        # Kept through the next window too: ``earlier`` reads it then.
+        expires_at = datetime.now(UTC) + timedelta(seconds=window.remaining + window_seconds + 1)
         for _ in range(ATTEMPTS):
             # Two first hits at once: one upsert inserts, the other fails on the duplicate _id
             # (or, on some servers, returns no document) and tries again as a plain $inc.
@@ -76,6 +85,14 @@ class RateLimiter:
             if doc is not None:
                 return doc, window
         raise RateLimitUnavailableError(f"rate counter {key} could not be updated")
+
+    async def earlier(self, window: Window, field: str) -> int:
+        """``field`` of the window before ``window`` (0 if nothing was counted then)."""
+        try:
+            doc = await self._counters.find_one({"_id": window.previous_id}, {field: 1})
+        except PyMongoError as exc:
+            raise RateLimitUnavailableError(f"rate counter: {exc!r}") from exc
+        return int((doc or {}).get(field, 0))
 
     async def add(self, window: Window, field: str, amount: int) -> None:
         """Adds ``amount`` to ``field`` of an existing counter (e.g. takes back a hit)."""

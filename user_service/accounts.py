@@ -10,6 +10,7 @@ change and its event commit in one transaction (shared.uow); failures are domain
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,9 +54,11 @@ def profile_of(user: Document) -> dict[str, Any]:
 
 
 class LoginThrottle:
-    """Login attempts per account in a fixed window, counted atomically *before* the password
-    is checked, so parallel guesses cannot overrun the limit. The counter holds attempts in
-    progress plus failures: a successful login takes its attempt back, a failed one stays."""
+    """Login attempts per account, counted atomically *before* the password is checked, so
+    parallel guesses cannot overrun the limit. The counter holds attempts in progress plus
+    failures: a successful login takes its attempt back, a failed one stays. Failures count
+    in the current window and the one before it: with the current window alone, guesses on
+    both sides of a boundary got twice the limit (and the lock lifted at the boundary)."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self._settings = settings
@@ -69,7 +72,17 @@ class LoginThrottle:
             )
         except RateLimitUnavailableError:
             raise UnavailableError("login is briefly unavailable; retry shortly") from None
-        if counter.get("failures", 0) >= limit:
+        failures = int(counter.get("failures", 0))
+        if failures >= limit:  # still counted through the next window
+            retry_after = str(math.ceil(window.remaining) + window.seconds)
+            raise RateLimitedError(
+                "too many failed logins for this account", retry_after=retry_after
+            )
+        try:
+            failures += await self._limiter.earlier(window, "failures")
+        except RateLimitUnavailableError:
+            raise UnavailableError("login is briefly unavailable; retry shortly") from None
+        if failures >= limit:
             raise RateLimitedError(
                 "too many failed logins for this account", retry_after=window.retry_after
             )
