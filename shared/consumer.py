@@ -160,10 +160,8 @@ class IdempotentConsumer:
         178 MiB after a 100,000-row import); one user's batches run in turn anyway."""
         token = request_id_var.set(message.correlation_id or new_request_id())
         try:
-            if len(message.body) > LARGE_MESSAGE_BYTES:
-                async with self._large_messages:
-                    await self._dispatch(message)
-            else:
+            large = len(message.body) > LARGE_MESSAGE_BYTES
+            async with self._large_messages if large else contextlib.nullcontext():
                 await self._dispatch(message)
         finally:
             request_id_var.reset(token)

@@ -70,21 +70,20 @@ class LoginThrottle:
             counter, window = await self._limiter.hit_document(
                 f"login:{email}", self._settings.login_failure_window_seconds
             )
+            current = int(counter.get("failures", 0))
+            # The window before is read only when this one's failures alone do not lock.
+            earlier = 0 if current >= limit else await self._limiter.earlier(window, "failures")
         except RateLimitUnavailableError:
             raise UnavailableError("login is briefly unavailable; retry shortly") from None
-        failures = int(counter.get("failures", 0))
-        if failures >= limit:  # still counted through the next window
-            retry_after = str(math.ceil(window.remaining) + window.seconds)
+        if current + earlier >= limit:
+            # This window's own failures still count through the next one.
+            retry_after = (
+                str(math.ceil(window.remaining) + window.seconds)
+                if current >= limit
+                else window.retry_after
+            )
             raise RateLimitedError(
                 "too many failed logins for this account", retry_after=retry_after
-            )
-        try:
-            failures += await self._limiter.earlier(window, "failures")
-        except RateLimitUnavailableError:
-            raise UnavailableError("login is briefly unavailable; retry shortly") from None
-        if failures >= limit:
-            raise RateLimitedError(
-                "too many failed logins for this account", retry_after=window.retry_after
             )
         if counter["count"] > limit:
             await self._limiter.add(window, "count", -1)  # refused unchecked: not a failure
