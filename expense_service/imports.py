@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from expense_service.csv_io import CsvFile
 from expense_service.ledger import ImportInterruptedError, ImportOutcome, Ledger
-from expense_service.models import ExpenseFields, ImportJob, ImportProblem
+from expense_service.models import ImportJob, ImportProblem
 from shared.auth import Principal
 from shared.mongo import Database, Document, utcnow
 
@@ -41,32 +42,29 @@ class ImportJobs:
         self,
         ledger: Ledger,
         user: Principal,
-        rows: list[tuple[int, ExpenseFields]],
-        problems: list[ImportProblem],
-        delimiter: str,
-        decimal: str,
+        csv_file: CsvFile,
     ) -> ImportJob:
         now = utcnow()
         doc: Document = {
             "_id": str(uuid.uuid4()),
             "user_id": user.user_id,
             "state": "running",
-            "rows": len(rows) + len(problems),
+            "rows": csv_file.rows,
             "processed": 0,
             "imported": 0,
             "skipped": 0,
-            "errors": [p.model_dump() for p in problems[:MAX_REPORTED_ERRORS]],
-            "errors_total": len(problems),
+            "errors": [],
+            "errors_total": 0,
             "created_categories": [],
-            "delimiter": delimiter,
-            "decimal": decimal,
+            "delimiter": csv_file.delimiter,
+            "decimal": csv_file.decimal,
             "detail": None,
             "created_at": now,
             "heartbeat_at": now,
             "finished_at": None,
         }
         await ledger.db.import_jobs.insert_one(doc)
-        task = asyncio.create_task(self._run(ledger, user, rows, problems, doc))
+        task = asyncio.create_task(self._run(ledger, user, csv_file, doc))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return job_out(doc)
@@ -75,21 +73,20 @@ class ImportJobs:
         self,
         ledger: Ledger,
         user: Principal,
-        rows: list[tuple[int, ExpenseFields]],
-        problems: list[ImportProblem],
+        csv_file: CsvFile,
         doc: Document,
     ) -> None:
         jobs = ledger.db.import_jobs
-        invalid = len(problems)
 
-        async def progress(outcome: ImportOutcome, done_rows: int) -> None:
+        async def progress(outcome: ImportOutcome, read_rows: int) -> None:
             await jobs.update_one(
                 {"_id": doc["_id"]},
                 {
                     "$set": {
-                        "processed": invalid + done_rows,
+                        "processed": read_rows,
                         "imported": outcome.imported,
                         "skipped": outcome.skipped,
+                        "errors_total": len(outcome.problems),
                         "heartbeat_at": utcnow(),
                     }
                 },
@@ -97,14 +94,10 @@ class ImportJobs:
 
         final: dict[str, Any]
         try:
-            outcome = await ledger.import_rows(user, rows, progress)
-            final = {"state": "done", **_counts(outcome, problems, len(rows) + invalid)}
+            outcome = await ledger.import_rows(user, csv_file.entries(), progress)
+            final = {"state": "done", **_counts(outcome, csv_file.rows)}
         except ImportInterruptedError as exc:
-            final = {
-                "state": "failed",
-                "detail": str(exc),
-                **_counts(exc.outcome, problems, None),
-            }
+            final = {"state": "failed", "detail": str(exc), **_counts(exc.outcome, None)}
         except Exception as exc:  # the job's status must say it stopped, whatever stopped it
             log.exception("import job %s failed", doc["_id"])
             final = {
@@ -118,10 +111,8 @@ class ImportJobs:
         )
 
 
-def _counts(
-    outcome: ImportOutcome, problems: list[ImportProblem], processed: int | None
-) -> dict[str, Any]:
-    errors = sorted(problems + outcome.problems, key=lambda p: p.line)
+def _counts(outcome: ImportOutcome, processed: int | None) -> dict[str, Any]:
+    errors = sorted(outcome.problems, key=lambda p: p.line)
     counts: dict[str, Any] = {
         "imported": outcome.imported,
         "skipped": outcome.skipped,

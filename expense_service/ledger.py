@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from expense_service import counts
+from expense_service.csv_io import Entry
 from expense_service.limits import HardLimits
 from expense_service.models import ExpenseFields, ExpenseOut, ImportProblem
 from expense_service.storage import (
@@ -336,24 +338,76 @@ class Ledger:
     async def import_rows(
         self,
         user: Principal,
-        rows: list[tuple[int, ExpenseFields]],
+        entries: Iterable[Entry],
         progress: Progress | None = None,
     ) -> ImportOutcome:
-        """Imports valid rows in batches, each batch one transaction with one
-        ``expenses.imported`` event. A row's fingerprint is its content plus how many equal
-        rows came before it in the file, so two identical coffees on one day both import, once,
-        and importing a file again (after an interruption, say) adds only what is missing.
-        Categories the file names that the user does not have are created with the first
-        batch. A row under a hard-limit budget is admitted (or refused) like any other expense.
-        Raises ImportInterruptedError, saying how far it got, if a batch cannot be written."""
+        """Imports a file's rows (each its line and its fields, or what is wrong with it) in
+        batches, each batch one transaction with one ``expenses.imported`` event, reading the
+        rows only as each batch is prepared: a large file is never held as expenses all at once.
+        A row's fingerprint is its content plus how many equal rows came before it in the file,
+        so two identical coffees on one day both import, once, and importing a file again (after
+        an interruption, say) adds only what is missing. A category the file names that the user
+        does not have is created with the first batch that files a row under it. A row under a
+        hard-limit budget is admitted (or refused) like any other expense. Raises
+        ImportInterruptedError, saying how far it got, if a batch cannot be written."""
         user_id = user.user_id
         profile = await self.profile(user_id)
-        currency = str(profile["currency"])
-        categories = await self.categories(user_id)
-        hard_limit_applies = await self.limits.checker(user_id)
-        outcome = ImportOutcome()
-        seen: dict[str, int] = {}
-        prepared: list[tuple[int, str, dict[str, Any]]] = []
+        prepare = _ImportPreparation(
+            user=user,
+            currency=str(profile["currency"]),
+            categories=await self.categories(user_id),
+            hard_limit_applies=await self.limits.checker(user_id),
+        )
+        outcome = prepare.outcome
+        read = 0
+        rows = iter(entries)
+        while chunk := list(itertools.islice(rows, IMPORT_BATCH)):
+            read += len(chunk)
+            batch = await self._prepare_batch(prepare, chunk)
+            if batch:
+                # Created with the batch that first files a row under them, not before.
+                used = {fields["category"] for _, _, fields in batch}
+                new = [name for name in prepare.named if name in used]
+                first = not prepare.written
+
+                async def write(
+                    uow: UnitOfWork,
+                    batch: list[tuple[int, str, dict[str, Any]]] = batch,
+                    new: list[str] = new,
+                    first: bool = first,
+                ) -> int:
+                    if first and not profile.get("has_data"):
+                        await mark_has_data(uow, user_id, prepare.currency)
+                    return await self._import_batch(uow, user_id, batch, new)
+
+                try:
+                    with counts.writing(user_id):
+                        added = await self.transactions.run(write)
+                except (PyMongoError, CurrencyChangedError) as exc:
+                    raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
+                prepare.written = True
+                prepare.named = [name for name in prepare.named if name not in used]
+                outcome.created_categories += new
+                outcome.imported += added
+                outcome.skipped += len(batch) - added
+            if progress is not None:
+                await progress(outcome, read)
+        return outcome
+
+    async def _prepare_batch(
+        self, prepare: _ImportPreparation, chunk: list[Entry]
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """A chunk's valid rows as stored, each with its line and fingerprint; the others are
+        added to the outcome's problems."""
+        user_id = prepare.user.user_id
+        outcome = prepare.outcome
+        rows: list[tuple[int, ExpenseFields]] = []
+        for line, entry in chunk:
+            if isinstance(entry, ImportProblem):
+                outcome.problems.append(entry)
+            else:
+                rows.append((line, entry))
+        batch: list[tuple[int, str, dict[str, Any]]] = []
         filed = await self.filed(user_id, [body for _, body in rows])
         for (line, body), category in zip(rows, filed, strict=True):
             suggested = False
@@ -362,61 +416,35 @@ class Ledger:
             else:
                 body, suggested = category
             assert body.category is not None
-            if body.category not in categories:
-                categories.add(body.category)
-                outcome.created_categories.append(body.category)
+            if body.category not in prepare.categories:
+                prepare.categories.add(body.category)
+                prepare.named.append(body.category)
             try:
-                fields = await self.stored_fields(user_id, body, categories, currency)
+                fields = await self.stored_fields(
+                    user_id, body, prepare.categories, prepare.currency
+                )
             except DomainError as exc:
                 outcome.problems.append(ImportProblem(line=line, detail=exc.detail))
                 continue
             if suggested:
                 fields["category_suggested"] = True
-            content = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()
-            seen[content] = seen.get(content, 0) + 1
-            key = f"{user_id}:{content}:{seen[content]}"
-            if fields["kind"] == "expense" and hard_limit_applies(
+            content = hashlib.sha256(repr(sorted(fields.items())).encode()).digest()
+            prepare.seen[content] = prepare.seen.get(content, 0) + 1
+            key = f"{user_id}:{content.hex()}:{prepare.seen[content]}"
+            if fields["kind"] == "expense" and prepare.hard_limit_applies(
                 fields["month"], fields["category"]
             ):
                 if await self.db.import_fingerprints.find_one({"_id": key}):
-                    prepared.append((line, key, fields))  # imported before: skipped below
+                    batch.append((line, key, fields))  # imported before: skipped below
                     continue
                 try:
                     fields["_id"] = new_expense_id()
-                    await self.limits.admit(user_id, user.token, fields["_id"], 1, fields)
+                    await self.limits.admit(user_id, prepare.user.token, fields["_id"], 1, fields)
                 except DomainError as exc:
                     outcome.problems.append(ImportProblem(line=line, detail=exc.detail))
                     continue
-            prepared.append((line, key, fields))
-
-        used = {fields["category"] for _, _, fields in prepared}
-        outcome.created_categories = [c for c in outcome.created_categories if c in used]
-        for start in range(0, len(prepared), IMPORT_BATCH):
-            batch = prepared[start : start + IMPORT_BATCH]
-            first = start == 0
-            new_categories = outcome.created_categories if first else []
-
-            async def write(
-                uow: UnitOfWork,
-                batch: list[tuple[int, str, dict[str, Any]]] = batch,
-                new: list[str] = new_categories,
-                first: bool = first,
-            ) -> int:
-                if first and not profile.get("has_data"):
-                    await mark_has_data(uow, user_id, currency)
-                return await self._import_batch(uow, user_id, batch, new)
-
-            try:
-                with counts.writing(user_id):
-                    added = await self.transactions.run(write)
-            except (PyMongoError, CurrencyChangedError) as exc:
-                raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
-            outcome.imported += added
-            outcome.skipped += len(batch) - added
-            if progress is not None:
-                refused = len(rows) - len(prepared)
-                await progress(outcome, refused + start + len(batch))
-        return outcome
+            batch.append((line, key, fields))
+        return batch
 
     async def _import_batch(
         self,
@@ -471,6 +499,20 @@ class ImportOutcome:
     skipped: int = 0
     problems: list[ImportProblem] = field(default_factory=list)
     created_categories: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _ImportPreparation:
+    """What preparing one batch of an import leaves for the next."""
+
+    user: Principal
+    currency: str
+    categories: set[str]  # the user's, and those the file named so far
+    hard_limit_applies: Callable[[str, str], bool]
+    outcome: ImportOutcome = field(default_factory=ImportOutcome)
+    named: list[str] = field(default_factory=list)  # named by the file, not created yet
+    seen: dict[bytes, int] = field(default_factory=dict)  # rows of equal content so far
+    written: bool = False
 
 
 Progress = Callable[[ImportOutcome, int], Awaitable[None]]

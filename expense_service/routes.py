@@ -22,7 +22,7 @@ from pydantic import BeforeValidator, ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from expense_service import listing, reports
-from expense_service.csv_io import CsvFormatError, describe, export_csv, parse_csv
+from expense_service.csv_io import CsvFormatError, describe, export_csv, read_csv
 from expense_service.imports import SYNC_ROWS, ImportJobs, read_job
 from expense_service.ledger import (
     CurrencyChangedError,
@@ -346,16 +346,14 @@ async def import_csv(
     except UnicodeDecodeError:
         raise unprocessable("the file is not UTF-8 text") from None
     try:
-        parsed = parse_csv(
+        csv_file = read_csv(
             text, IMPORT_MAX_ROWS, decimal, None if amounts is None else amounts == "signed"
         )
     except CsvFormatError as exc:
         raise unprocessable(str(exc)) from None
-    if len(parsed.rows) > SYNC_ROWS:
+    if csv_file.rows > SYNC_ROWS:
         jobs: ImportJobs = request.app.state.import_jobs
-        job = await jobs.start(
-            ledger, user, parsed.rows, parsed.problems, parsed.delimiter, parsed.decimal
-        )
+        job = await jobs.start(ledger, user, csv_file)
         location = f"/api/expenses/imports/{job.id}"
         return JSONResponse(  # type: ignore[return-value]
             job.model_dump(mode="json"),
@@ -363,7 +361,7 @@ async def import_csv(
             headers={"Location": location},
         )
     try:
-        outcome = await ledger.import_rows(user, parsed.rows)
+        outcome = await ledger.import_rows(user, csv_file.entries())
     except ImportInterruptedError as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}
@@ -371,10 +369,10 @@ async def import_csv(
     return ImportResult(
         imported=outcome.imported,
         skipped=outcome.skipped,
-        errors=sorted(parsed.problems + outcome.problems, key=lambda p: p.line),
+        errors=sorted(outcome.problems, key=lambda p: p.line),
         created_categories=outcome.created_categories,
-        delimiter=parsed.delimiter,
-        decimal=parsed.decimal,
+        delimiter=csv_file.delimiter,
+        decimal=csv_file.decimal,
     )
 
 

@@ -4,18 +4,52 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import pytest
 
 from expense_service.csv_io import (
     EXPORT_COLUMNS,
+    CsvFile,
     CsvFormatError,
     export_row,
+    lines_of,
     neutralise,
-    parse_csv,
+    read_csv,
     restore,
 )
+from expense_service.models import ExpenseFields, ImportProblem
+
+
+@dataclass
+class Parsed:
+    """A file read to the end, as an import reads it."""
+
+    file: CsvFile
+    rows: list[tuple[int, ExpenseFields]]
+    problems: list[ImportProblem]
+
+    @property
+    def delimiter(self) -> str:
+        return self.file.delimiter
+
+    @property
+    def decimal(self) -> str:
+        return self.file.decimal
+
+
+def parse_csv(text: str, max_rows: int, decimal: Literal["point", "comma"] | None = None) -> Parsed:
+    csv_file = read_csv(text, max_rows, decimal)
+    parsed = Parsed(csv_file, [], [])
+    for line, entry in csv_file.entries():
+        if isinstance(entry, ImportProblem):
+            assert entry.line == line
+            parsed.problems.append(entry)
+        else:
+            parsed.rows.append((line, entry))
+    return parsed
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
@@ -158,3 +192,20 @@ def test_ambiguous_or_bad_dates_are_refused(cell: str) -> None:
     parsed = parse_csv(f"date,amount\n{cell},1\n", max_rows=10)
     assert parsed.rows == []
     assert parsed.problems[0].detail.startswith("date:")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b\r\nc,d\r\n",
+        'a,"multi\r\nline"\nb,c',
+        "old,mac\rline,endings\r",
+        'q,"a\rb"\r\n\r\nlast,no newline',
+        "",
+        "\n\n",
+    ],
+)
+def test_lines_are_split_as_a_newline_less_file_reads_them(text: str) -> None:
+    read_as_file = list(csv.reader(io.StringIO(text, newline="")))
+    assert list(csv.reader(lines_of(text))) == read_as_file
+    assert "".join(lines_of(text)) == text
