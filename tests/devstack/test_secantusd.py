@@ -15,19 +15,28 @@ from devstack import secantusd
 
 
 @pytest.fixture
-def patched() -> Iterator[None]:
+def restored() -> Iterator[None]:
+    """Whatever a test patches into SecantusDB is undone after it."""
     saved = (
         server.dispatch,
         storage.Storage._install_txn_session,
         transactions.TransactionRegistry._prune_locked,
+        storage.Storage.commit_user_transaction,
+        storage.Storage._try_index_id_keys,
     )
-    secantusd.patch()
     yield
     (
         server.dispatch,
         storage.Storage._install_txn_session,
         transactions.TransactionRegistry._prune_locked,
+        storage.Storage.commit_user_transaction,
+        storage.Storage._try_index_id_keys,
     ) = saved
+
+
+@pytest.fixture
+def patched(restored: None) -> None:
+    secantusd.patch()
 
 
 def test_the_reaper_passes_over_a_transaction_running_a_statement(patched: None) -> None:
@@ -86,3 +95,64 @@ def test_another_secantusdb_version_is_refused(monkeypatch: pytest.MonkeyPatch) 
     patched_before = transactions.TransactionRegistry._prune_locked
     assert secantusd.main() == 2
     assert transactions.TransactionRegistry._prune_locked is patched_before
+
+
+@pytest.mark.parametrize(
+    ("failure", "conflict"),
+    [
+        (storage.wt.WiredTigerError("Invalid argument"), True),
+        (
+            storage.wt.WiredTigerRollbackError(
+                "WT_ROLLBACK: conflict between concurrent operations"
+            ),
+            True,
+        ),
+        (storage.wt.WiredTigerError("WT_PANIC: WiredTiger library panic"), False),
+        (OSError("disk full"), False),
+    ],
+)
+def test_a_commit_refused_for_a_conflict_is_a_write_conflict(
+    restored: None, failure: Exception, conflict: bool
+) -> None:
+    def commit(self: Any, handle: Any, **options: Any) -> int:
+        raise failure
+
+    storage.Storage.commit_user_transaction = commit
+    secantusd.patch()  # wraps the commit above
+    expected = storage.WriteConflictError if conflict else type(failure)
+    with pytest.raises(expected):
+        storage.Storage.commit_user_transaction(object(), object())
+
+
+@pytest.mark.parametrize(
+    ("query", "looked_up"),
+    [
+        (
+            {"_id": "x", "$and": [{"user_id": "u"}]},
+            [{"_id": "x", "$and": [{"user_id": "u"}]}, {"_id": "x"}],
+        ),
+        (
+            {"user_id": "u", "$or": [{"a": 1}, {"b": 2}]},
+            [{"user_id": "u", "$or": [{"a": 1}, {"b": 2}]}, {"user_id": "u"}],
+        ),
+        ({"$or": [{"a": 1}, {"b": 2}]}, [{"$or": [{"a": 1}, {"b": 2}]}]),  # no plain field
+        ({"a": 1, "$where": "1"}, [{"a": 1, "$where": "1"}]),  # not a logical operator: as before
+        ({"a": 1}, [{"a": 1}]),
+    ],
+)
+def test_logical_operators_beside_plain_fields_are_looked_up_by_the_plain_fields(
+    restored: None, query: dict[str, Any], looked_up: list[dict[str, Any]]
+) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def lookup(
+        self: Any, db: str, coll: str, filter: dict[str, Any], **options: Any
+    ) -> list[bytes] | None:
+        asked.append(filter)
+        return None if any(key.startswith("$") for key in filter) else [b"rid"]
+
+    storage.Storage._try_index_id_keys = lookup
+    secantusd.patch()
+    found = storage.Storage._try_index_id_keys(object(), "db", "coll", query)
+    assert asked == looked_up
+    assert found == (None if any(k.startswith("$") for k in looked_up[-1]) else [b"rid"])
