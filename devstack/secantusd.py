@@ -1,4 +1,4 @@
-"""SecantusDB (``secantusd-py``) with two fixes for the stalls a large import caused.
+"""SecantusDB (``secantusd-py``) with four fixes: two for stalls under a large import, two later.
 
 While one user imported 10,000 rows, other users' requests sometimes waited 20-70 s (9 of 16
 runs). Both causes are inside SecantusDB 0.7.0b3; each fix alone removed the stalls (0 of 22):
