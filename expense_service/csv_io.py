@@ -160,7 +160,8 @@ class CsvFile:
 
     def entries(self) -> Iterator[Entry]:
         """Each row in file order: its line and its fields, or its line and what is wrong
-        with it. An unreadable row (a quote never closed) ends the file."""
+        with it. A row the csv module cannot read (a field over its size limit) ends the
+        file."""
         reader = self._reader()
         next(reader)  # the header
         while True:
