@@ -119,9 +119,10 @@ def patch() -> None:
         self: Any, db: str, coll: str, filter: dict[str, Any], **options: Any
     ) -> list[bytes] | None:
         found: list[bytes] | None = try_index(self, db, coll, filter, **options)
-        if found is None and filter and any(key in LOGICAL for key in filter):
+        if found is None and filter:
             plain = {key: value for key, value in filter.items() if not key.startswith("$")}
-            if plain and all(key in LOGICAL for key in filter.keys() - plain.keys()):
+            operators = filter.keys() - plain.keys()
+            if plain and operators and operators <= LOGICAL:
                 found = try_index(self, db, coll, plain, **options)
         return found
 

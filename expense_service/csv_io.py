@@ -162,20 +162,12 @@ class CsvFile:
         """Each row in file order: its line and its fields, or its line and what is wrong
         with it. A row the csv module cannot read (a field over its size limit) ends the
         file."""
-        reader = self._reader()
+        reader = _reader(self.text, self.delimiter)
         next(reader)  # the header
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                line = reader.line_num
-                yield line, ImportProblem(line=line, detail=f"unreadable CSV: {exc}")
-                return
-            if not any(cell.strip() for cell in cells):
+        for line, cells in _data_rows(reader):
+            if isinstance(cells, csv.Error):
+                yield line, ImportProblem(line=line, detail=f"unreadable CSV: {cells}")
                 continue
-            line = reader.line_num
             try:
                 fields = _fields(self.columns, cells, self.decimal, self.signed)
                 yield line, ExpenseFields.model_validate(fields)
@@ -184,8 +176,24 @@ class CsvFile:
             except ValueError as exc:
                 yield line, ImportProblem(line=line, detail=str(exc))
 
-    def _reader(self) -> Any:
-        return csv.reader(lines_of(self.text), delimiter=self.delimiter)
+
+def _reader(text: str, delimiter: str) -> Any:
+    return csv.reader(lines_of(text), delimiter=delimiter)
+
+
+def _data_rows(reader: Any) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """The rows after the header that are not blank, each with its line number; a row the csv
+    module cannot read (a field over its size limit) as its error, and nothing after it."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, exc
+            return
+        if any(cell.strip() for cell in cells):
+            yield reader.line_num, cells
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -261,7 +269,7 @@ def read_csv(
     """
     first_line = text.split("\n", 1)[0]
     delimiter = detect_delimiter(first_line)
-    reader = csv.reader(lines_of(text), delimiter=delimiter)
+    reader = _reader(text, delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -279,17 +287,10 @@ def read_csv(
     amount_at = columns.index("amount")
     rows = amounts = negative = 0
     comma_hinted = False
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error:
-            rows += 1  # an unreadable row: entries() reports it, and it ends the file
-            break
-        if not any(cell.strip() for cell in cells):
-            continue
+    for _, cells in _data_rows(reader):
         rows += 1
+        if isinstance(cells, csv.Error):
+            continue  # an unreadable row, the last: entries() reports it
         if rows > max_rows:
             raise CsvFormatError(f"the file has more than {max_rows} rows")
         if len(cells) > amount_at:

@@ -368,7 +368,7 @@ class Ledger:
                 # Created with the batch that first files a row under them, not before.
                 used = {fields["category"] for _, _, fields in batch}
                 new = [name for name in prepare.named if name in used]
-                first = not prepare.written
+                first = not prepare.written()
 
                 async def write(
                     uow: UnitOfWork,
@@ -385,7 +385,6 @@ class Ledger:
                         added = await self.transactions.run(write)
                 except (PyMongoError, CurrencyChangedError) as exc:
                     raise ImportInterruptedError(outcome, batch[0][0], repr(exc)) from exc
-                prepare.written = True
                 prepare.named = [name for name in prepare.named if name not in used]
                 outcome.created_categories += new
                 outcome.imported += added
@@ -512,7 +511,10 @@ class _ImportPreparation:
     outcome: ImportOutcome = field(default_factory=ImportOutcome)
     named: list[str] = field(default_factory=list)  # named by the file, not created yet
     seen: dict[bytes, int] = field(default_factory=dict)  # rows of equal content so far
-    written: bool = False
+
+    def written(self) -> bool:
+        """Whether a batch has been written (each adds its rows, imported or skipped)."""
+        return self.outcome.imported + self.outcome.skipped > 0
 
 
 Progress = Callable[[ImportOutcome, int], Awaitable[None]]
