@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 
 from fastapi import Request, Response
-from fastapi.responses import StreamingResponse
 from prometheus_client import Histogram
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
@@ -37,6 +36,7 @@ from shared.log import REQUEST_ID_HEADER, request_id_var
 from shared.problems import problem
 from shared.ratelimit import RateLimiter, RateLimitUnavailableError
 from shared.revocations import Revocations
+from shared.streaming import StreamingResponse
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from notification_service.webhooks import (
 )
 from shared.events import EventType
 from shared.service import OnDemand, ServiceRuntime, create_service_app
+from shared.streaming import when_stopping
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.background.append(
             asyncio.create_task(digests.scheduler.run(), name="weekly digest")
         )
-        yield
+        with when_stopping(live.close_all):
+            yield
 
     return create_service_app(
         settings,

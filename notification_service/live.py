@@ -30,6 +30,15 @@ class LiveStreams:
         self._wakes = 0  # how many wakes so far, of anyone's streams
         # Reads under way, by (user, place in the feed): the wakes counted when each began.
         self._reads: dict[tuple[str, int], tuple[int, asyncio.Future[list[Document]]]] = {}
+        self.closing = False
+
+    def close_all(self) -> None:
+        """The server is stopping: every stream ends now (browsers reconnect elsewhere with
+        ``Last-Event-ID``), instead of holding the shutdown for its grace period."""
+        self.closing = True
+        for streams in self._waiting.values():
+            for woken in streams:
+                woken.set()
 
     @contextlib.contextmanager
     def watch(self, user_id: str) -> Iterator[asyncio.Event]:

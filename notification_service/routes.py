@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
@@ -20,7 +19,6 @@ from fastapi import (
     status,
 )
 from pymongo import ReturnDocument
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from notification_service.digest import reschedule
 from notification_service.live import LiveStreams
@@ -58,6 +56,7 @@ from shared.events import EventType
 from shared.ids import uuid_or_no_route
 from shared.mongo import Document, utcnow
 from shared.service import Runtime, ServiceRuntime
+from shared.streaming import StreamingResponse
 from shared.uow import UnitOfWork
 from shared.users import user_profile
 
@@ -165,7 +164,7 @@ async def _save_preferences(
 @router.get(
     "/stream",
     summary="Live notifications (Server-Sent Events)",
-    response_class=EventSourceResponse,
+    response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream(
@@ -173,7 +172,7 @@ async def stream(
     user: CurrentUser,
     runtime: Runtime,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> EventSourceResponse:
+) -> StreamingResponse:
     """Each notification is an event `notification` whose id is its place in your feed.
     Reconnecting with `Last-Event-ID` replays what came after it; without one, the stream
     starts with what arrives next. Comment lines every 15 s keep idle connections open."""
@@ -188,10 +187,10 @@ async def stream(
 
     live: LiveStreams = request.app.state.live_streams
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[bytes]:
         nonlocal after
         with live.watch(user.user_id) as woken:
-            while True:
+            while not live.closing:
                 woken.clear()  # before reading: a wake during the read is not lost
                 noted = live.wakes
 
@@ -206,24 +205,31 @@ async def stream(
                 docs = await live.read_after(user.user_id, after, noted, read_feed)
                 for doc in docs:
                     after = doc["seq"]
-                    yield ServerSentEvent(
-                        data=notification_out(doc).model_dump_json(),
-                        event="notification",
-                        id=str(doc["seq"]),
-                    )
-                read = len(docs)
-                if read < 100:
+                    yield sse_event(doc)
+                if len(docs) < 100:
                     # Pushed, not polled: notification.created wakes us (notification_service.live).
-                    # A slow re-read too, once a heartbeat, for a push lost while the broker was
-                    # away (the feed is the truth; the event only says "look now").
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(woken.wait(), settings.sse_heartbeat_seconds)
+                    # After a heartbeat with none, a re-read too, for a push lost while the broker
+                    # was away (the feed is the truth; the event only says "look now").
+                    try:
+                        async with asyncio.timeout(settings.sse_heartbeat_seconds):
+                            await woken.wait()
+                    except TimeoutError:
+                        yield HEARTBEAT
 
-    return EventSourceResponse(
+    return StreamingResponse(
         events(),
-        ping=int(settings.sse_heartbeat_seconds),
+        media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+HEARTBEAT = b": ping\r\n\r\n"
+
+
+def sse_event(doc: Document) -> bytes:
+    """One notification as a Server-Sent Event (its JSON has no line breaks to split)."""
+    data = notification_out(doc).model_dump_json().encode()
+    return b"event: notification\r\nid: %d\r\ndata: %s\r\n\r\n" % (doc["seq"], data)
 
 
 async def _notification_id(

@@ -16,6 +16,9 @@ memory. The protocol below refuses, with a problem response and a closed connect
 Idle keep-alive connections close after ``HTTP_KEEPALIVE_TIMEOUT``; beyond
 ``HTTP_MAX_CONNECTIONS`` open connections, new requests get 503. Every service runs this way, not
 only the gateway: a service reached directly is no easier to tie up.
+
+On SIGTERM uvicorn waits up to 5 s for open responses to finish; a response that would stay
+open (a live stream) ends at once if its app registered with ``streaming.when_stopping``.
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ import asyncio
 import json
 import os
 from http import HTTPStatus
+from types import FrameType
 from typing import Any, ClassVar
 
 import uvicorn
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from shared import streaming
 
 
 class HttpLimits(BaseSettings):
@@ -179,6 +185,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+class _Server(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        streaming.server_stopping()
+
+
 def protocol_with(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
     return type("GuardedHttp", (GuardedHttpToolsProtocol,), {"limits": limits})
 
@@ -207,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=5,
         limit_concurrency=limits.max_connections,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
 
 
 if __name__ == "__main__":

@@ -336,6 +336,29 @@ async def test_idle_streams_get_heartbeats(client: httpx.AsyncClient) -> None:
     assert (await client.get(STREAM)).status_code == 401
 
 
+async def test_a_stopping_replica_ends_its_streams_at_once(
+    e2e: E2E, client: httpx.AsyncClient
+) -> None:
+    """On SIGTERM a replica's live streams end with a complete response (the browser reconnects
+    to another with ``Last-Event-ID``), not cut off when the shutdown's grace period runs out:
+    a cut stream would raise here instead of ending."""
+    account = await register_and_login(client)
+    stack = e2e.stack
+    replica = await asyncio.to_thread(stack.start_replica, "notification_service", "stopping")
+    try:
+        await asyncio.to_thread(stack.wait_service_ready, replica)
+        direct = httpx.AsyncClient(base_url=stack.service_url(replica), timeout=30)
+        async with direct, direct.stream("GET", STREAM, headers=account.headers) as live:
+            assert live.status_code == 200
+            lines = live.aiter_lines()
+            assert (await anext(lines)).startswith(": ping")  # the stream is open
+            stack.processes[replica].terminate()
+            rest = [line async for line in lines]
+        assert all(line == "" or line.startswith(": ping") for line in rest)
+    finally:
+        await asyncio.to_thread(stack.kill, replica)
+
+
 async def test_one_alert_per_change_naming_the_highest_threshold(
     client: httpx.AsyncClient,
 ) -> None:

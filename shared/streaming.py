@@ -1,0 +1,88 @@
+"""A streamed response that costs one extra task while it is open, not an anyio task group.
+
+Starlette's ``StreamingResponse`` (under uvicorn, which speaks ASGI 2.3) runs each response in an
+anyio task group of two tasks, one streaming and one listening for the client to leave, with
+their cancel scopes. For a CSV export that is nothing; for a live stream held open by every
+browser tab, and relayed by the gateway, it was most of the 40-50 KiB each open stream cost
+(tracemalloc, 1,000 streams). This one streams in the request's own task and leaves the
+listening to one plain asyncio task, which cancels the streaming when the client goes: the body
+iterator sees a ``CancelledError`` where it waits, and its ``finally`` blocks run as before.
+
+A stream that would stay open ends when the server is told to stop (``when_stopping``), rather
+than holding the shutdown until uvicorn's grace period runs out and cuts it mid-response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+
+from starlette.responses import StreamingResponse as StarletteStreamingResponse
+from starlette.types import Receive, Scope, Send
+
+
+class StreamingResponse(StarletteStreamingResponse):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        spec = tuple(int(n) for n in scope.get("asgi", {}).get("spec_version", "2.0").split("."))
+        if scope["type"] != "http" or spec >= (2, 4):
+            # ASGI 2.4 servers raise on sending to a gone client: nothing to listen for.
+            await super().__call__(scope, receive, send)
+            return
+        streaming = asyncio.current_task()
+        assert streaming is not None
+        state = _Streaming()
+
+        async def listen() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not state.finished:
+                state.client_gone = True
+                streaming.cancel()
+
+        listener = asyncio.ensure_future(listen())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not state.client_gone:
+                raise  # cancelled from elsewhere (shutdown): not ours to swallow
+            streaming.uncancel()
+        finally:
+            state.finished = True
+            listener.cancel()
+            # Closes the body iterator now, not when it is collected: its finally blocks
+            # (closing an upstream response, leaving the live streams) run before we return.
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if self.background is not None:
+            await self.background()
+
+
+class _Streaming:
+    __slots__ = ("client_gone", "finished")
+
+    def __init__(self) -> None:
+        self.client_gone = False
+        self.finished = False
+
+
+_stopping: dict[int, tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = {}
+
+
+@contextlib.contextmanager
+def when_stopping(callback: Callable[[], None]) -> Iterator[None]:
+    """While inside, ``callback`` runs on this event loop as soon as the server is told to stop
+    (``shared.server`` calls ``server_stopping``), before uvicorn waits for open responses."""
+    key = id(callback)
+    _stopping[key] = (asyncio.get_running_loop(), callback)
+    try:
+        yield
+    finally:
+        _stopping.pop(key, None)
+
+
+def server_stopping() -> None:
+    """Called from the server's signal handler: hands each callback to its loop."""
+    for loop, callback in list(_stopping.values()):
+        loop.call_soon_threadsafe(callback)

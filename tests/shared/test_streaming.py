@@ -1,0 +1,89 @@
+"""shared.streaming: a client leaving ends the stream in its own task (pure logic: the ASGI
+server is a pair of in-memory callables)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from starlette.background import BackgroundTask
+from starlette.types import Message
+
+from shared.streaming import StreamingResponse
+
+SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": "GET"}
+
+
+class Server:
+    """What uvicorn hands an app: ``receive`` answers ``http.disconnect`` once ``leave`` is
+    called; ``send`` records what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+        self.gone = asyncio.Event()
+
+    async def receive(self) -> Message:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+
+class Endless:
+    """A body that yields once and then waits for ever, noting whether its cleanup ran."""
+
+    def __init__(self) -> None:
+        self.cleaned_up = False
+        self.started = asyncio.Event()
+
+    async def __call__(self) -> AsyncIterator[bytes]:
+        try:
+            yield b"first\n"
+            self.started.set()
+            await asyncio.Event().wait()
+        finally:
+            self.cleaned_up = True
+
+
+async def test_a_client_leaving_ends_the_body_and_the_response_returns() -> None:
+    server, body, closed = Server(), Endless(), asyncio.Event()
+    response = StreamingResponse(body(), background=BackgroundTask(closed.set))
+    answering = asyncio.create_task(response(SCOPE, server.receive, server.send))
+    await body.started.wait()
+    server.gone.set()
+    await asyncio.wait_for(answering, 5)  # returns: no CancelledError escapes
+    assert body.cleaned_up
+    assert closed.is_set()  # the background task still runs
+    assert server.body == b"first\n"
+    assert len(asyncio.all_tasks()) == 1  # only this test's: the listener is gone too
+
+
+async def test_a_cancellation_from_elsewhere_is_not_swallowed() -> None:
+    """Shutdown cancels the task; that must propagate, unlike a client leaving."""
+    server, body = Server(), Endless()
+    answering = asyncio.create_task(StreamingResponse(body())(SCOPE, server.receive, server.send))
+    await body.started.wait()
+    answering.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await answering
+    assert body.cleaned_up
+
+
+async def test_a_body_that_ends_completes_the_response() -> None:
+    async def two_lines() -> AsyncIterator[bytes]:
+        yield b"a\n"
+        yield b"b\n"
+
+    server = Server()
+    await StreamingResponse(two_lines())(SCOPE, server.receive, server.send)
+    assert server.sent[0]["type"] == "http.response.start"
+    assert server.body == b"a\nb\n"
+    assert server.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    await asyncio.sleep(0)  # the cancelled listener finishes
+    assert len(asyncio.all_tasks()) == 1
