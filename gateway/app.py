@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware import Middleware
 
 from gateway.events import HANDLERS
 from gateway.openapi import OpenApiMerger
 from gateway.proxy import Proxy
-from gateway.routes import router
+from gateway.routes import ProxyLane, router
 from gateway.routing import RouteTable
 from gateway.settings import Settings
 from gateway.static import DOCS_ASSETS_PATH, WEB_DIST, WebApp, swagger_assets, web_router
@@ -77,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    # Innermost of the middleware (add_middleware would make it the outermost): /api/* skips
+    # the router, while request ids, metrics and the 500 problem still wrap it.
+    app.user_middleware.append(Middleware(ProxyLane))
     app.mount(DOCS_ASSETS_PATH, swagger_assets(), name="docs-assets")
     # Last, so that every API and operations route is matched before the web app's fallback.
     app.include_router(web_router(WebApp(settings.web_dir or WEB_DIST)))

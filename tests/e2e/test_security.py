@@ -261,3 +261,20 @@ async def test_auth_requests_are_limited_per_address(client: httpx.AsyncClient) 
     last = await client.post("/api/auth/register", json={})
     assert last.status_code == 429
     assert 1 <= int(last.headers["retry-after"]) <= 60
+
+
+async def test_the_gateway_counts_api_requests_by_one_template_and_refuses_other_methods(
+    client: httpx.AsyncClient,
+    stack: Stack,
+) -> None:
+    """/api/* skips the gateway's router (gateway.routes.ProxyLane): its metrics still label
+    every proxied request with the one template, and a method it does not proxy is a 405."""
+    account = await register_and_login(client)
+    before = await requests_seen(stack.gateway_url, "/api/{path:path}", "200")
+    assert (await client.get("/api/users/me", headers=account.headers)).status_code == 200
+    assert await requests_seen(stack.gateway_url, "/api/{path:path}", "200") == before + 1
+    refused = await client.request("TRACE", "/api/users/me", headers=account.headers)
+    assert refused.status_code == 405
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "GET" in refused.headers["allow"].split(", ")
+    assert await requests_seen(stack.gateway_url, "/api/{path:path}", "405") >= 1
