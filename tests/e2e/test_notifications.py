@@ -343,6 +343,7 @@ async def test_a_stopping_replica_ends_its_streams_at_once(
     to another with ``Last-Event-ID``), not cut off when the shutdown's grace period runs out:
     a cut stream would raise here instead of ending."""
     account = await register_and_login(client)
+    await welcomed(client, account)  # nothing else arrives on the stream but heartbeats
     stack = e2e.stack
     replica = await asyncio.to_thread(stack.start_replica, "notification_service", "stopping")
     try:
