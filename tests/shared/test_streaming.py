@@ -52,6 +52,7 @@ class Endless:
 
 
 async def test_a_client_leaving_ends_the_body_and_the_response_returns() -> None:
+    already = asyncio.all_tasks()  # the loop may be shared with other tests' tasks
     server, body, closed = Server(), Endless(), asyncio.Event()
     response = StreamingResponse(body(), background=BackgroundTask(closed.set))
     answering = asyncio.create_task(response(SCOPE, server.receive, server.send))
@@ -61,7 +62,7 @@ async def test_a_client_leaving_ends_the_body_and_the_response_returns() -> None
     assert body.cleaned_up
     assert closed.is_set()  # the background task still runs
     assert server.body == b"first\n"
-    assert len(asyncio.all_tasks()) == 1  # only this test's: the listener is gone too
+    assert asyncio.all_tasks() - already == set()  # the listener is gone too
 
 
 async def test_a_cancellation_from_elsewhere_is_not_swallowed() -> None:
@@ -80,10 +81,10 @@ async def test_a_body_that_ends_completes_the_response() -> None:
         yield b"a\n"
         yield b"b\n"
 
-    server = Server()
+    already, server = asyncio.all_tasks(), Server()
     await StreamingResponse(two_lines())(SCOPE, server.receive, server.send)
     assert server.sent[0]["type"] == "http.response.start"
     assert server.body == b"a\nb\n"
     assert server.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
     await asyncio.sleep(0)  # the cancelled listener finishes
-    assert len(asyncio.all_tasks()) == 1
+    assert asyncio.all_tasks() - already == set()
