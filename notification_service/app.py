@@ -1,4 +1,9 @@
-"""notification_service app factory: ``uvicorn --factory notification_service.app:create_app``."""
+"""notification_service app factory: ``uvicorn --factory notification_service.app:create_app``.
+
+Run it with ``python -m shared.server notification_service`` (as the image and the launcher do):
+only that server tells the app it is stopping, so its live streams end at once on SIGTERM;
+under plain uvicorn, which has no shutdown grace period by default, open streams hold it.
+"""
 
 from __future__ import annotations
 

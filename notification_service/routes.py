@@ -175,7 +175,8 @@ async def stream(
 ) -> StreamingResponse:
     """Each notification is an event `notification` whose id is its place in your feed.
     Reconnecting with `Last-Event-ID` replays what came after it; without one, the stream
-    starts with what arrives next. Comment lines every 15 s keep idle connections open."""
+    starts with what arrives next. A comment line whenever 15 s pass without one keeps idle
+    connections open."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
     notifications = runtime.db.notifications
@@ -189,6 +190,11 @@ async def stream(
 
     async def events() -> AsyncIterator[bytes]:
         nonlocal after
+        loop = asyncio.get_running_loop()
+        heartbeat = settings.sse_heartbeat_seconds
+        # Counted from the last bytes sent: neither a read's time nor a wake that brought
+        # nothing new moves it (a proxy's idle timeout counts the same way).
+        ping_at = loop.time() + heartbeat
         with live.watch(user.user_id) as woken:
             while not live.closing:
                 woken.clear()  # before reading: a wake during the read is not lost
@@ -206,15 +212,18 @@ async def stream(
                 for doc in docs:
                     after = doc["seq"]
                     yield sse_event(doc)
+                if docs:
+                    ping_at = loop.time() + heartbeat
                 if len(docs) < 100:
                     # Pushed, not polled: notification.created wakes us (notification_service.live).
                     # After a heartbeat with none, a re-read too, for a push lost while the broker
                     # was away (the feed is the truth; the event only says "look now").
                     try:
-                        async with asyncio.timeout(settings.sse_heartbeat_seconds):
+                        async with asyncio.timeout_at(ping_at):
                             await woken.wait()
                     except TimeoutError:
                         yield HEARTBEAT
+                        ping_at = loop.time() + heartbeat
 
     return StreamingResponse(
         events(),

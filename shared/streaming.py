@@ -44,9 +44,10 @@ class StreamingResponse(StarletteStreamingResponse):
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
-            if not state.client_gone:
-                raise  # cancelled from elsewhere (shutdown): not ours to swallow
-            streaming.uncancel()
+            # Only the listener's own cancel is swallowed: one from elsewhere (shutdown), even
+            # one that came as the client left, leaves a cancel request behind and goes on.
+            if not state.client_gone or streaming.uncancel() > 0:
+                raise
         finally:
             state.finished = True
             listener.cancel()
@@ -67,14 +68,14 @@ class _Streaming:
         self.finished = False
 
 
-_stopping: dict[int, tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = {}
+_stopping: dict[object, tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = {}
 
 
 @contextlib.contextmanager
 def when_stopping(callback: Callable[[], None]) -> Iterator[None]:
     """While inside, ``callback`` runs on this event loop as soon as the server is told to stop
     (``shared.server`` calls ``server_stopping``), before uvicorn waits for open responses."""
-    key = id(callback)
+    key = object()  # the same callable may be registered twice
     _stopping[key] = (asyncio.get_running_loop(), callback)
     try:
         yield

@@ -76,6 +76,20 @@ async def test_a_cancellation_from_elsewhere_is_not_swallowed() -> None:
     assert body.cleaned_up
 
 
+async def test_a_shutdown_cancel_as_the_client_leaves_is_not_swallowed() -> None:
+    """Both cancels land before the task runs again: one CancelledError arrives, and it must
+    still propagate (the task was asked to stop twice)."""
+    server, body = Server(), Endless()
+    answering = asyncio.create_task(StreamingResponse(body())(SCOPE, server.receive, server.send))
+    await body.started.wait()
+    server.gone.set()
+    await asyncio.sleep(0)  # the listener hears the client leave and cancels the streaming
+    answering.cancel()  # and shutdown cancels it too, before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await answering
+    assert body.cleaned_up
+
+
 async def test_a_body_that_ends_completes_the_response() -> None:
     async def two_lines() -> AsyncIterator[bytes]:
         yield b"a\n"
