@@ -1,4 +1,4 @@
-"""SecantusDB (``secantusd-py``) with four fixes: two for stalls under a large import, two later.
+"""SecantusDB (``secantusd-py``) with five fixes: two for stalls under a large import, three later.
 
 While one user imported 10,000 rows, other users' requests sometimes waited 20-70 s (9 of 16
 runs). Both causes are inside SecantusDB 0.7.0b3; each fix alone removed the stalls (0 of 22):
@@ -30,6 +30,12 @@ Two more, found later (2026-12-03):
   users, 55.6 ms at 600). Here such a filter is looked up by its plain fields, as mongod does;
   every caller applies the whole filter to what the lookup returns, as it already does for the
   one-clause lookups SecantusDB makes itself.
+- **The index catalogue read again for every document written.** Each inserted document
+  re-read every index's options from the catalogue table three times (the unique check, the geo
+  check and the index entries: ``Storage._index_options_map``, a cursor walk and a BSON decode
+  per index), though the chunk holds the collection's lock, so no index can come or go
+  meanwhile: a fifth of the server's samples while one user imported 10,000 rows. Here a chunk of
+  inserts (and an update or delete statement) reads it once.
 
 The fixes reach into SecantusDB's internals, so they are applied to the version they were made
 for only; another version is refused (check whether it still needs them, then change
@@ -43,8 +49,9 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 PATCHED_VERSION = "0.7.0b3"
 
@@ -127,6 +134,55 @@ def patch() -> None:
         return found
 
     storage.Storage._try_index_id_keys = try_index_by_plain_fields
+
+    options_map = storage.Storage._index_options_map
+    statement = threading.local()  # this thread's statement under way, and what it has read
+
+    def options_map_once(self: Any, db: str, coll: str) -> dict[str, dict[str, Any]]:
+        read: dict[tuple[str, str], dict[str, dict[str, Any]]] | None = getattr(
+            statement, "read", None
+        )
+        if read is None:  # not inside one of the statements below
+            return cast(dict[str, dict[str, Any]], options_map(self, db, coll))
+        found = read.get((db, coll))
+        if found is None:
+            found = read[(db, coll)] = options_map(self, db, coll)
+        return found
+
+    storage.Storage._index_options_map = options_map_once
+    for name in WRITE_STATEMENTS:
+        setattr(
+            storage.Storage, name, reading_indexes_once(getattr(storage.Storage, name), statement)
+        )
+
+
+# Each runs with the collection's lock held for all it does with indexes (index changes take it
+# too): a chunk of an insert, an update or delete of one transaction, a larger one (chunked).
+WRITE_STATEMENTS = (
+    "_insert_chunk",
+    "_update_matching_single_txn",
+    "_update_matching_chunked",
+    "_update_chunk",
+    "_delete_matching_single_txn",
+    "_delete_matching_chunked",
+    "_delete_chunk",
+)
+
+
+def reading_indexes_once(
+    method: Callable[..., Any], statement: threading.local
+) -> Callable[..., Any]:
+    def one_statement(self: Any, *args: Any, **kwargs: Any) -> Any:
+        outer = getattr(statement, "read", None)
+        # Nested: what the outer statement read still holds (its locks are held); what this
+        # one reads ends with it, as its collection's lock does.
+        statement.read = {} if outer is None else dict(outer)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            statement.read = outer
+
+    return one_statement
 
 
 LOGICAL = frozenset({"$and", "$or", "$nor"})

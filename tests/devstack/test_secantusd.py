@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ def restored() -> Iterator[None]:
         storage.Storage.commit_user_transaction,
         storage.Storage._try_index_id_keys,
     )
+    methods = ("_index_options_map", *secantusd.WRITE_STATEMENTS)
+    saved_methods = {name: getattr(storage.Storage, name) for name in methods}
     yield
     (
         server.dispatch,
@@ -32,6 +35,8 @@ def restored() -> Iterator[None]:
         storage.Storage.commit_user_transaction,
         storage.Storage._try_index_id_keys,
     ) = saved
+    for name, method in saved_methods.items():
+        setattr(storage.Storage, name, method)
 
 
 @pytest.fixture
@@ -156,3 +161,62 @@ def test_logical_operators_beside_plain_fields_are_looked_up_by_the_plain_fields
     found = storage.Storage._try_index_id_keys(object(), "db", "coll", query)
     assert asked == looked_up
     assert found == (None if any(k.startswith("$") for k in looked_up[-1]) else [b"rid"])
+
+
+@pytest.fixture
+def catalogue_reads(restored: None, tmp_path: Path) -> Iterator[tuple[storage.Storage, list[str]]]:
+    """A real (embedded) SecantusDB store with two indexes on ``db.expenses``, the fixes applied,
+    and the collections whose index catalogue was read, one entry per read."""
+    reads: list[str] = []
+    read_catalogue = storage.Storage._index_options_map
+
+    def counted(self: storage.Storage, db: str, coll: str) -> dict[str, dict[str, Any]]:
+        reads.append(coll)
+        result: dict[str, dict[str, Any]] = read_catalogue(self, db, coll)
+        return result
+
+    storage.Storage._index_options_map = counted
+    secantusd.patch()  # wraps the counting read
+    store = storage.Storage(str(tmp_path))
+    store.create_index("db", "expenses", "by_category", {"user_id": 1, "category": 1})
+    store.create_index("db", "expenses", "by_kind", {"user_id": 1, "kind": 1})
+    try:
+        yield store, reads
+    finally:
+        store.close()
+
+
+def test_a_write_reads_the_index_catalogue_once_and_still_indexes_every_document(
+    catalogue_reads: tuple[storage.Storage, list[str]],
+) -> None:
+    store, reads = catalogue_reads
+    docs = [
+        {"_id": n, "user_id": "u", "category": f"c{n % 3}", "kind": "expense"} for n in range(50)
+    ]
+    assert store.insert("db", "expenses", docs) == (50, [])
+    assert reads == ["expenses"]  # unpatched: three reads a document, 150
+    reads.clear()
+    store.update_matching(
+        "db", "expenses", {"user_id": "u"}, {"$set": {"kind": "income"}}, multi=True
+    )
+    assert reads == ["expenses"]
+    reads.clear()
+    assert store.delete_matching("db", "expenses", {"user_id": "u", "category": "c0"}) == 17
+    assert reads == ["expenses"]
+    found = store.find_matching("db", "expenses", {"user_id": "u", "category": "c1"})
+    assert sorted(doc["_id"] for doc in found) == [n for n in range(50) if n % 3 == 1]
+    assert len(store.find_matching("db", "expenses", {"user_id": "u", "kind": "income"})) == 33
+
+
+def test_an_index_made_between_two_writes_applies_to_the_second(
+    catalogue_reads: tuple[storage.Storage, list[str]],
+) -> None:
+    """What a statement read ends with it: a unique index created after one insert refuses a
+    duplicate in the next."""
+    store, reads = catalogue_reads
+    assert store.insert("db", "expenses", [{"_id": 1, "user_id": "u", "code": "a"}]) == (1, [])
+    store.create_index("db", "expenses", "code", {"code": 1}, {"unique": True})
+    inserted, errors = store.insert("db", "expenses", [{"_id": 2, "user_id": "u", "code": "a"}])
+    assert inserted == 0
+    assert [error["code"] for error in errors] == [11000]
+    assert reads.count("expenses") >= 2
