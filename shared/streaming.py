@@ -31,13 +31,14 @@ class StreamingResponse(StarletteStreamingResponse):
             return
         streaming = asyncio.current_task()
         assert streaming is not None
-        state = _Streaming()
+        client_gone = finished = False
 
         async def listen() -> None:
+            nonlocal client_gone
             while (await receive())["type"] != "http.disconnect":
                 pass
-            if not state.finished:
-                state.client_gone = True
+            if not finished:
+                client_gone = True
                 streaming.cancel()
 
         listener = asyncio.ensure_future(listen())
@@ -46,10 +47,10 @@ class StreamingResponse(StarletteStreamingResponse):
         except asyncio.CancelledError:
             # Only the listener's own cancel is swallowed: one from elsewhere (shutdown), even
             # one that came as the client left, leaves a cancel request behind and goes on.
-            if not state.client_gone or streaming.uncancel() > 0:
+            if not client_gone or streaming.uncancel() > 0:
                 raise
         finally:
-            state.finished = True
+            finished = True
             listener.cancel()
             # Closes the body iterator now, not when it is collected: its finally blocks
             # (closing an upstream response, leaving the live streams) run before we return.
@@ -58,14 +59,6 @@ class StreamingResponse(StarletteStreamingResponse):
                 await aclose()
         if self.background is not None:
             await self.background()
-
-
-class _Streaming:
-    __slots__ = ("client_gone", "finished")
-
-    def __init__(self) -> None:
-        self.client_gone = False
-        self.finished = False
 
 
 _stopping: dict[object, tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = {}
