@@ -1,4 +1,4 @@
-"""SecantusDB (``secantusd-py``) with five fixes: two for stalls under a large import, three later.
+"""SecantusDB (``secantusd-py``) with six fixes: two for stalls under a large import, four later.
 
 While one user imported 10,000 rows, other users' requests sometimes waited 20-70 s (9 of 16
 runs). Both causes are inside SecantusDB 0.7.0b3; each fix alone removed the stalls (0 of 22):
@@ -36,6 +36,13 @@ Two more, found later (2026-12-03):
   per index), though the chunk holds the collection's lock, so no index can come or go
   meanwhile: a fifth of the server's samples while one user imported 10,000 rows. Here a chunk of
   inserts (and an update or delete statement) reads it once.
+- **The catalogue read again for every command.** Every insert, update, find and commit reads
+  the collection's options and its index list from the catalogue tables (a cursor search, a
+  key packed in Python, a BSON decode per entry), though they change only when a collection or
+  an index is made, dropped or changed: 30% of the server's samples on the write path of one
+  expense. Here what was read is kept (``CatalogueCache``), as long as the catalogue has not
+  changed since the reader's snapshot began; every method that writes it counts as a change
+  from its start until what it wrote is committed or rolled back.
 
 The fixes reach into SecantusDB's internals, so they are applied to the version they were made
 for only; another version is refused (check whether it still needs them, then change
@@ -69,10 +76,11 @@ def patch() -> None:
     dispatch: Callable[[dict[str, Any], Any], dict[str, Any]] = server.dispatch
 
     def dispatch_then_release(doc: dict[str, Any], ctx: Any) -> dict[str, Any]:
-        try:
-            return dispatch(doc, ctx)
-        finally:
-            release_cursors(getattr(ctx.storage._tls, "cursors", {}))
+        with CatalogueCache.of(ctx.storage).command():
+            try:
+                return dispatch(doc, ctx)
+            finally:
+                release_cursors(getattr(ctx.storage._tls, "cursors", {}))
 
     server.dispatch = dispatch_then_release
 
@@ -154,6 +162,7 @@ def patch() -> None:
         setattr(
             storage.Storage, name, reading_indexes_once(getattr(storage.Storage, name), statement)
         )
+    CatalogueCache.patch(storage)
 
 
 # Each runs with the collection's lock held for all it does with indexes (index changes take it
@@ -183,6 +192,224 @@ def reading_indexes_once(
             statement.read = outer
 
     return one_statement
+
+
+class CatalogueCache:
+    """What a store's catalogue tables hold (a collection's options, its indexes), kept between
+    commands, as the raw bytes read (decoded afresh for every reader, who may change them).
+
+    ``generation`` counts changes: a method that writes the catalogue adds one when it starts
+    and one more when what it wrote is committed or rolled back (at the end of the command, or
+    of the client's transaction it ran in); ``writers`` counts those under way. A reader uses or
+    fills the cache only when no writer is under way and the generation is the one it was when
+    its snapshot began (its command started, or its transaction's first statement), so what it
+    reads from the cache is what its own snapshot would show. Outside a command (start-up,
+    background sweeps) the catalogue is read as before.
+    """
+
+    # Every Storage method of 0.7.0b3 that writes the catalogue tables (``_COLL_TABLE``,
+    # ``_IDX_TABLE``) but the two that write only sometimes, wrapped below.
+    WRITERS = (
+        "_write_coll_options",
+        "create_collection",
+        "drop_collection",
+        "rename_collection",
+        "drop_database",
+        "create_index",
+        "drop_index",
+        "drop_all_indexes",
+        "set_index_expiry",
+        "set_index_options",
+    )
+    _local = threading.local()  # this thread's command: the generation it began at, and
+    # whether it wrote the catalogue
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.writers = 0
+        self.lock = threading.Lock()
+        self.entries: dict[tuple[str, str, str], tuple[int, Any]] = {}
+        # A client's transaction, by id(its WT session): the generation at its first statement.
+        self.transactions: dict[int, int] = {}
+        self.writing_transactions: set[int] = set()
+
+    @classmethod
+    def of(cls, store: Any) -> CatalogueCache:
+        cache: CatalogueCache | None = getattr(store, "_devstack_catalogue", None)
+        if cache is None:
+            cache = store._devstack_catalogue = cls()
+        return cache
+
+    def changing(self) -> None:
+        with self.lock:
+            self.writers += 1
+            self.generation += 1
+
+    def changed(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.writers -= 1
+
+    @contextlib.contextmanager
+    def command(self) -> Iterator[None]:
+        local = self._local
+        outer = getattr(local, "command", None)
+        local.command = [self.generation, False]
+        try:
+            yield
+        finally:
+            wrote = local.command[1]
+            local.command = outer
+            if wrote:
+                self.changed()
+
+    def view(self, store: Any) -> int | None:
+        """The generation this thread's snapshot reflects, when the cache may serve it."""
+        if self.writers:
+            return None
+        # In a client's transaction (its statements, and its commit) the thread runs on the
+        # transaction's own session, whose snapshot began at its first statement.
+        began = self.transactions.get(id(getattr(store._tls, "session", None)))
+        if began is None:
+            command = getattr(self._local, "command", None)
+            began = None if command is None else command[0]
+        return began if began == self.generation else None
+
+    def read(self, store: Any, key: tuple[str, str, str], read: Callable[[], Any]) -> Any:
+        view = self.view(store)
+        if view is not None:
+            entry = self.entries.get(key)
+            if entry is not None and entry[0] == view:
+                return entry[1]
+        value = read()
+        if view is not None:
+            with self.lock:
+                if self.generation == view and not self.writers:
+                    self.entries[key] = (view, value)
+        return value
+
+    def write(self, store: Any, method: Callable[[], Any]) -> Any:
+        handle = getattr(store._tls, "user_txn", None)
+        command = getattr(self._local, "command", None)
+        if handle is not None:  # committed or rolled back when the transaction ends
+            if id(handle.session) not in self.writing_transactions:
+                self.writing_transactions.add(id(handle.session))
+                self.changing()
+            return method()
+        if command is not None:  # committed by the end of the command
+            if not command[1]:
+                command[1] = True
+                self.changing()
+            return method()
+        self.changing()
+        try:
+            return method()
+        finally:
+            self.changed()
+
+    @classmethod
+    def patch(cls, storage: Any) -> None:
+        store_class = storage.Storage
+        coll_table, idx_table = storage._COLL_TABLE, storage._IDX_TABLE
+
+        def coll_options(self: Any, db: str, coll: str) -> dict[str, Any] | None:
+            def read() -> bytes | None:
+                c = self._cursor(coll_table)
+                c.set_key(db, coll)
+                return None if c.search() != 0 else bytes(c.get_value())
+
+            blob = cls.of(self).read(self, ("options", db, coll), read)
+            return None if blob is None else storage.bson.decode(blob) if blob else {}
+
+        def iter_indexes(
+            self: Any, db: str, coll: str
+        ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+            def read() -> list[tuple[str, bytes]]:
+                c = self._cursor(idx_table)
+                c.set_key(db, coll, "")
+                found: list[tuple[str, bytes]] = []
+                rc = c.search_near()
+                if rc == storage.wt.WT_NOTFOUND or (rc < 0 and c.next() != 0):
+                    return found
+                while True:
+                    k = c.get_key()
+                    if k[0] != db or k[1] != coll:
+                        return found
+                    found.append((k[2], bytes(c.get_value())))
+                    if c.next() != 0:
+                        return found
+
+            for name, blob in cls.of(self).read(self, ("indexes", db, coll), read):
+                payload = storage.bson.decode(blob)
+                yield name, payload.get("key", {}), payload.get("options", {})
+
+        store_class._coll_options = coll_options
+        store_class._iter_indexes = iter_indexes
+
+        def writer(method: Callable[..., Any]) -> Callable[..., Any]:
+            def writing(self: Any, *args: Any, **kwargs: Any) -> Any:
+                return cls.of(self).write(self, lambda: method(self, *args, **kwargs))
+
+            return writing
+
+        for name in cls.WRITERS:
+            setattr(store_class, name, writer(getattr(store_class, name)))
+
+        ensure_collection = store_class._ensure_collection
+
+        def ensure(self: Any, db: str, coll: str) -> None:
+            if self._coll_options(db, coll) is None:  # it writes only then
+                cls.of(self).write(self, lambda: ensure_collection(self, db, coll))
+
+        store_class._ensure_collection = ensure
+
+        mark_multikey = store_class._maybe_mark_multikey
+        makes_multikey = storage._doc_makes_multikey
+
+        def maybe_mark_multikey(
+            self: Any,
+            db: str,
+            coll: str,
+            doc: Any,
+            indexes: list[tuple[str, dict[str, Any], bool, bool]],
+            already: set[str],
+        ) -> set[str]:
+            if not any(
+                name not in already and makes_multikey(doc, key_spec)
+                for name, key_spec, _sparse, _unique in indexes
+            ):
+                return already  # it writes only when a document makes an index multikey
+            marked: set[str] = cls.of(self).write(
+                self, lambda: mark_multikey(self, db, coll, doc, indexes, already)
+            )
+            return marked
+
+        store_class._maybe_mark_multikey = maybe_mark_multikey
+
+        use_user_transaction = store_class.use_user_transaction
+
+        @contextlib.contextmanager
+        def use(self: Any, handle: Any) -> Iterator[Any]:
+            if not handle.began:  # its snapshot begins now
+                cls.of(self).transactions[id(handle.session)] = cls.of(self).generation
+            with use_user_transaction(self, handle) as used:
+                yield used
+
+        store_class.use_user_transaction = use
+
+        close_session = store_class._close_user_txn_session
+
+        def close(self: Any, handle: Any) -> None:
+            ended = not handle.closed
+            close_session(self, handle)
+            if ended:
+                cache = cls.of(self)
+                cache.transactions.pop(id(handle.session), None)
+                if id(handle.session) in cache.writing_transactions:
+                    cache.writing_transactions.discard(id(handle.session))
+                    cache.changed()
+
+        store_class._close_user_txn_session = close
 
 
 LOGICAL = frozenset({"$and", "$or", "$nor"})

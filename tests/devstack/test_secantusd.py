@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError
 from secantus import server, storage, transactions
 
 from devstack import secantusd
@@ -25,7 +27,17 @@ def restored() -> Iterator[None]:
         storage.Storage.commit_user_transaction,
         storage.Storage._try_index_id_keys,
     )
-    methods = ("_index_options_map", *secantusd.WRITE_STATEMENTS)
+    methods = (
+        "_index_options_map",
+        *secantusd.WRITE_STATEMENTS,
+        *secantusd.CatalogueCache.WRITERS,
+        "_coll_options",
+        "_iter_indexes",
+        "_ensure_collection",
+        "_maybe_mark_multikey",
+        "use_user_transaction",
+        "_close_user_txn_session",
+    )
     saved_methods = {name: getattr(storage.Storage, name) for name in methods}
     yield
     (
@@ -220,3 +232,106 @@ def test_an_index_made_between_two_writes_applies_to_the_second(
     assert inserted == 0
     assert [error["code"] for error in errors] == [11000]
     assert reads.count("expenses") >= 2
+
+
+@pytest.fixture
+def served(restored: None, tmp_path: Path) -> Iterator[tuple[MongoClient[Any], list[str]]]:
+    """A SecantusDB server in this process, on a free port, the fixes applied, with a client, and
+    the catalogue tables' reads and writes, one entry per access."""
+    accesses: list[str] = []
+    cursor = storage.Storage._cursor
+    catalogue = {storage._COLL_TABLE, storage._IDX_TABLE}
+
+    def counted(self: storage.Storage, table: str, **options: Any) -> Any:
+        if table in catalogue:
+            accesses.append(table)
+        return cursor(self, table, **options)
+
+    storage.Storage._cursor = counted  # type: ignore[method-assign]
+    secantusd.patch()
+    db_server = server.SecantusDBServer(port=0, storage_path=str(tmp_path), ttl_sweep_seconds=3600)
+    db_server.start()
+    host, port = db_server.address
+    client: MongoClient[Any] = MongoClient(host, port, directConnection=True)
+    try:
+        yield client, accesses
+    finally:
+        client.close()
+        db_server.stop()
+        storage.Storage._cursor = cursor  # type: ignore[method-assign]
+
+
+def test_the_catalogue_is_read_once_not_by_every_command(
+    served: tuple[MongoClient[Any], list[str]],
+) -> None:
+    client, accesses = served
+    expenses = client.db.expenses
+    expenses.create_index([("user_id", 1), ("category", 1)])
+    expenses.insert_one({"_id": 0, "user_id": "u", "category": "food"})
+    accesses.clear()
+    for n in range(1, 31):
+        expenses.insert_one({"_id": n, "user_id": "u", "category": "food"})
+        expenses.update_one({"_id": n}, {"$set": {"category": "rent"}})
+        with client.start_session() as session, session.start_transaction():
+            expenses.insert_one({"_id": -n, "user_id": "u", "category": "food"}, session=session)
+    # Unpatched: 390 accesses (13 for each round).
+    assert len(accesses) <= 3
+    assert expenses.count_documents({"user_id": "u", "category": "rent"}) == 30
+    assert expenses.count_documents({"user_id": "u", "category": "food"}) == 31
+
+
+def test_a_catalogue_change_is_seen_by_the_next_command(
+    served: tuple[MongoClient[Any], list[str]],
+) -> None:
+    client, _ = served
+    expenses = client.db.expenses
+    expenses.insert_one({"_id": 1, "code": "a"})
+    expenses.create_index("code", unique=True)
+    with pytest.raises(DuplicateKeyError):
+        expenses.insert_one({"_id": 2, "code": "a"})
+    expenses.drop_index("code_1")
+    expenses.insert_one({"_id": 2, "code": "a"})
+    expenses.drop()
+    assert "expenses" not in client.db.list_collection_names()
+    expenses.insert_one({"_id": 1, "code": "b"})  # made again, with no index but _id's
+    assert sorted(expenses.index_information()) == ["_id_"]
+    assert expenses.find_one({"code": "b"}) == {"_id": 1, "code": "b"}
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_a_collection_made_in_a_transaction_exists_only_if_it_commits(
+    served: tuple[MongoClient[Any], list[str]], commit: bool
+) -> None:
+    client, _ = served
+    client.db.other.insert_one({"_id": 1})  # the database exists
+    with client.start_session() as session:
+        session.start_transaction()
+        client.db.made.insert_one({"_id": 1}, session=session)
+        # Read meanwhile by another command: not there yet.
+        assert "made" not in client.db.list_collection_names()
+        assert client.db.made.find_one({"_id": 1}) is None
+        if commit:
+            session.commit_transaction()
+        else:
+            session.abort_transaction()
+    assert ("made" in client.db.list_collection_names()) is commit
+    assert (client.db.made.find_one({"_id": 1}) is not None) is commit
+    # Its options are what say it exists (read while it did not, they must not have been kept).
+    assert ("_id_" in client.db.made.index_information()) is commit
+    client.db.made.insert_one({"_id": 2})
+    assert client.db.made.count_documents({}) == (2 if commit else 1)
+
+
+def test_an_index_made_after_a_transaction_began_is_not_used_by_it(
+    served: tuple[MongoClient[Any], list[str]],
+) -> None:
+    """The transaction's snapshot has no entries of the new index; had it taken the index from
+    the cache, it would have found nothing."""
+    client, _ = served
+    expenses = client.db.expenses
+    expenses.insert_many([{"_id": n, "user_id": "u", "n": n} for n in range(5)])
+    with client.start_session() as session, session.start_transaction():
+        assert expenses.find_one({"_id": 0}, session=session) is not None  # its snapshot begins
+        expenses.create_index("n")
+        assert expenses.find_one({"n": 3}) == {"_id": 3, "user_id": "u", "n": 3}  # uses it
+        assert expenses.find_one({"n": 3}, session=session) == {"_id": 3, "user_id": "u", "n": 3}
