@@ -247,7 +247,7 @@ def served(restored: None, tmp_path: Path) -> Iterator[tuple[MongoClient[Any], l
             accesses.append(table)
         return cursor(self, table, **options)
 
-    storage.Storage._cursor = counted  # type: ignore[method-assign]
+    storage.Storage._cursor = counted
     secantusd.patch()
     db_server = server.SecantusDBServer(port=0, storage_path=str(tmp_path), ttl_sweep_seconds=3600)
     db_server.start()
@@ -258,7 +258,7 @@ def served(restored: None, tmp_path: Path) -> Iterator[tuple[MongoClient[Any], l
     finally:
         client.close()
         db_server.stop()
-        storage.Storage._cursor = cursor  # type: ignore[method-assign]
+        storage.Storage._cursor = cursor
 
 
 def test_the_catalogue_is_read_once_not_by_every_command(
