@@ -195,8 +195,9 @@ def reading_indexes_once(
 
 
 class CatalogueCache:
-    """What a store's catalogue tables hold (a collection's options, its indexes), kept between
-    commands, as the raw bytes read (decoded afresh for every reader, who may change them).
+    """What a store's catalogue tables hold (a collection's options, its indexes; a database's
+    profiling level), kept between commands as the bytes read (decoded for each reader, who
+    may change what it gets).
 
     ``generation`` counts changes: a method that writes the catalogue adds one when it starts
     and one more when what it wrote is committed or rolled back (at the end of the command, or
@@ -207,8 +208,8 @@ class CatalogueCache:
     background sweeps) the catalogue is read as before.
     """
 
-    # Every Storage method of 0.7.0b3 that writes the catalogue tables (``_COLL_TABLE``,
-    # ``_IDX_TABLE``) but the two that write only sometimes, wrapped below.
+    # Every Storage method of 0.7.0b3 that writes the tables kept here (``_COLL_TABLE``,
+    # ``_IDX_TABLE``, ``_PROFILE_TABLE``) but the two that write only sometimes, wrapped below.
     WRITERS = (
         "_write_coll_options",
         "create_collection",
@@ -220,6 +221,7 @@ class CatalogueCache:
         "drop_all_indexes",
         "set_index_expiry",
         "set_index_options",
+        "set_profile",  # a database's profiling level, read by every command (get_profile)
     )
     _local = threading.local()  # this thread's command: the generation it began at, and
     # whether it wrote the catalogue
@@ -318,6 +320,7 @@ class CatalogueCache:
                 c.set_key(db, coll)
                 return None if c.search() != 0 else bytes(c.get_value())
 
+            # Decoded for each reader: two of them change what they get before writing it.
             blob = cls.of(self).read(self, ("options", db, coll), read)
             return None if blob is None else storage.bson.decode(blob) if blob else {}
 
@@ -354,6 +357,14 @@ class CatalogueCache:
 
         for name in cls.WRITERS:
             setattr(store_class, name, writer(getattr(store_class, name)))
+
+        get_profile = store_class.get_profile
+
+        def profile(self: Any, db: str) -> dict[str, Any]:
+            kept = cls.of(self).read(self, ("profile", db, ""), lambda: get_profile(self, db))
+            return dict(kept)
+
+        store_class.get_profile = profile
 
         ensure_collection = store_class._ensure_collection
 

@@ -37,6 +37,7 @@ def restored() -> Iterator[None]:
         "_maybe_mark_multikey",
         "use_user_transaction",
         "_close_user_txn_session",
+        "get_profile",
     )
     saved_methods = {name: getattr(storage.Storage, name) for name in methods}
     yield
@@ -296,6 +297,11 @@ def test_a_catalogue_change_is_seen_by_the_next_command(
     expenses.insert_one({"_id": 1, "code": "b"})  # made again, with no index but _id's
     assert sorted(expenses.index_information()) == ["_id_"]
     assert expenses.find_one({"code": "b"}) == {"_id": 1, "code": "b"}
+    # A collection's options, and a database's profiling level (read by every command).
+    client.db.create_collection("capped", capped=True, size=4096)
+    assert client.db.capped.options() == {"capped": True, "size": 4096}
+    assert client.db.command("profile", 2)["was"] == 0
+    assert client.db.command("profile", -1)["was"] == 2
 
 
 @pytest.mark.parametrize("commit", [True, False])
