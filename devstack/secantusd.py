@@ -14,7 +14,7 @@ runs). Both causes are inside SecantusDB 0.7.0b3; each fix alone removed the sta
   queued every other transaction and retryable write of every user. Here the reaper passes over a
   transaction whose lock is taken: it is running a statement, so it is not idle.
 
-Two more, found later (2026-12-03):
+Four more, found later (2026-12-03):
 
 - **A conflict at commit answered as an internal error.** When a concurrent transaction marks
   one rollback-only after its last statement, WiredTiger refuses the commit with a bare
