@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,19 +89,21 @@ def line(
 # -- 1. the database's floor ------------------------------------------------------------------
 
 
+def median_ms(operation: Callable[[int], object], runs: int) -> float:
+    """The median time of ``operation(0)`` ... ``operation(runs - 1)``, one after another."""
+    samples = []
+    for n in range(runs):
+        started = time.perf_counter()
+        operation(n)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
 def db_floor(mongodb_url: str, runs: int = 400) -> dict[str, float]:
     client: MongoClient[dict[str, Any]] = MongoClient(mongodb_url)
     scratch = client[f"bench_{uuid.uuid4().hex[:6]}"]
     things = scratch.things
     things.insert_one({"_id": "read-me", "n": 0})
-
-    def timed(operation: Any) -> float:
-        samples = []
-        for n in range(runs):
-            started = time.perf_counter()
-            operation(n)
-            samples.append((time.perf_counter() - started) * 1000)
-        return statistics.median(samples)
 
     def transaction(n: int) -> None:
         with client.start_session() as session, session.start_transaction():
@@ -110,10 +112,10 @@ def db_floor(mongodb_url: str, runs: int = 400) -> dict[str, float]:
 
     try:
         return {
-            "ping": timed(lambda n: client.admin.command("ping")),
-            "point read": timed(lambda n: things.find_one({"_id": "read-me"})),
-            "write": timed(lambda n: things.insert_one({"_id": f"w{n}"})),
-            "transaction (2 writes)": timed(transaction),
+            "ping": median_ms(lambda n: client.admin.command("ping"), runs),
+            "point read": median_ms(lambda n: things.find_one({"_id": "read-me"}), runs),
+            "write": median_ms(lambda n: things.insert_one({"_id": f"w{n}"}), runs),
+            "transaction (2 writes)": median_ms(transaction, runs),
         }
     finally:
         client.drop_database(scratch.name)
@@ -156,12 +158,7 @@ def post_floor(mongodb_url: str, user_id: str, runs: int = 200) -> float:
             scratch.outbox.insert_one({**entry, "_id": f"o{n}"}, session=session)
 
     try:
-        samples = []
-        for n in range(runs):
-            started = time.perf_counter()
-            one_post(n)
-            samples.append((time.perf_counter() - started) * 1000)
-        return statistics.median(samples)
+        return median_ms(one_post, runs)
     finally:
         client.drop_database(scratch.name)
         client.close()
