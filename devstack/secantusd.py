@@ -223,6 +223,7 @@ class CatalogueCache:
         "set_index_options",
         "set_profile",  # a database's profiling level, read by every command (get_profile)
     )
+    _made = threading.Lock()
     _local = threading.local()  # this thread's command: the generation it began at, and
     # whether it wrote the catalogue
 
@@ -239,7 +240,12 @@ class CatalogueCache:
     def of(cls, store: Any) -> CatalogueCache:
         cache: CatalogueCache | None = getattr(store, "_devstack_catalogue", None)
         if cache is None:
-            cache = store._devstack_catalogue = cls()
+            # Under a lock: two connections' first commands each making one, a writer counted
+            # on one and a reader filling the other would keep a stale catalogue.
+            with cls._made:
+                cache = getattr(store, "_devstack_catalogue", None)
+                if cache is None:
+                    cache = store._devstack_catalogue = cls()
         return cache
 
     def changing(self) -> None:

@@ -290,9 +290,13 @@ def test_a_catalogue_change_is_seen_by_the_next_command(
     with pytest.raises(DuplicateKeyError):
         expenses.insert_one({"_id": 2, "code": "a"})
     expenses.drop_index("code_1")
+    assert sorted(expenses.index_information()) == ["_id_"]
     expenses.insert_one({"_id": 2, "code": "a"})
+    expenses.create_index("code")
     expenses.drop()
     assert "expenses" not in client.db.list_collection_names()
+    assert expenses.index_information() == {}
+    assert expenses.options() == {}
     expenses.insert_one({"_id": 1, "code": "b"})  # made again, with no index but _id's
     assert sorted(expenses.index_information()) == ["_id_"]
     assert expenses.find_one({"code": "b"}) == {"_id": 1, "code": "b"}
