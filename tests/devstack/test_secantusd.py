@@ -19,37 +19,15 @@ from devstack import secantusd
 
 @pytest.fixture
 def restored() -> Iterator[None]:
-    """Whatever a test patches into SecantusDB is undone after it."""
-    saved = (
-        server.dispatch,
-        storage.Storage._install_txn_session,
-        transactions.TransactionRegistry._prune_locked,
-        storage.Storage.commit_user_transaction,
-        storage.Storage._try_index_id_keys,
-    )
-    methods = (
-        "_index_options_map",
-        *secantusd.WRITE_STATEMENTS,
-        *secantusd.CatalogueCache.WRITERS,
-        "_coll_options",
-        "_iter_indexes",
-        "_ensure_collection",
-        "_maybe_mark_multikey",
-        "use_user_transaction",
-        "_close_user_txn_session",
-        "get_profile",
-    )
-    saved_methods = {name: getattr(storage.Storage, name) for name in methods}
+    """Whatever a test patches into SecantusDB is undone after it: the server's dispatch, the
+    transaction registry's reaper and every method of the store, as they were."""
+    dispatch, prune = server.dispatch, transactions.TransactionRegistry._prune_locked
+    methods = dict(vars(storage.Storage))
     yield
-    (
-        server.dispatch,
-        storage.Storage._install_txn_session,
-        transactions.TransactionRegistry._prune_locked,
-        storage.Storage.commit_user_transaction,
-        storage.Storage._try_index_id_keys,
-    ) = saved
-    for name, method in saved_methods.items():
-        setattr(storage.Storage, name, method)
+    server.dispatch, transactions.TransactionRegistry._prune_locked = dispatch, prune
+    for name, method in methods.items():
+        if vars(storage.Storage)[name] is not method:
+            setattr(storage.Storage, name, method)
 
 
 @pytest.fixture
