@@ -408,7 +408,8 @@ class CatalogueCache:
         @contextlib.contextmanager
         def use(self: Any, handle: Any) -> Iterator[Any]:
             if not handle.began:  # its snapshot begins now
-                cls.of(self).transactions[id(handle.session)] = cls.of(self).generation
+                cache = cls.of(self)
+                cache.transactions[id(handle.session)] = cache.generation
             with use_user_transaction(self, handle) as used:
                 yield used
 
