@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import wiredtiger
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 from secantus import server, storage, transactions
@@ -324,3 +325,45 @@ def test_an_index_made_after_a_transaction_began_is_not_used_by_it(
         expenses.create_index("n")
         assert expenses.find_one({"n": 3}) == {"_id": 3, "user_id": "u", "n": 3}  # uses it
         assert expenses.find_one({"n": 3}, session=session) == {"_id": 3, "user_id": "u", "n": 3}
+
+
+def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
+    patched: None, tmp_path: Path
+) -> None:
+    """The launcher leaves a connection's own cursors to the server's reset of its session
+    between commands; a cursor left on a page holds up an insert that must evict it."""
+    db_server = server.SecantusDBServer(port=0, storage_path=str(tmp_path), ttl_sweep_seconds=3600)
+    read_message = server.read_message
+    positioned: list[tuple[str, bool]] = []
+    looked_at = 0
+
+    def after_the_last_command(conn: Any) -> Any:
+        nonlocal looked_at
+        for key, cursor in getattr(db_server.storage._tls, "cursors", {}).items():
+            looked_at += 1
+            try:
+                cursor.get_key()  # raises unless the cursor is on a record
+            except wiredtiger.WiredTigerError:
+                continue
+            positioned.append(key)
+        return read_message(conn)
+
+    server.read_message = after_the_last_command
+    db_server.start()
+    host, port = db_server.address
+    client: MongoClient[Any] = MongoClient(host, port, directConnection=True)
+    try:
+        expenses = client.db.expenses
+        expenses.create_index([("user_id", 1), ("date", 1)])
+        for n in range(20):
+            expenses.insert_one({"_id": n, "user_id": "u", "date": f"2026-01-{n + 1:02d}"})
+            assert expenses.find_one({"_id": n}) is not None
+            expenses.update_one({"_id": n}, {"$set": {"date": "2026-02-01"}})
+            latest = list(expenses.find({"user_id": "u"}).sort("date", -1).limit(3))
+            assert len(latest) == min(n + 1, 3)
+    finally:
+        client.close()
+        db_server.stop()
+        server.read_message = read_message
+    assert looked_at > 100  # the connection's cursors were there to look at
+    assert positioned == []
