@@ -8,10 +8,11 @@ runs). Both causes are inside SecantusDB 0.7.0b3; each fix alone removed the sta
   parked after a read keeps its cursor on a page, and an insert that must evict that page waits
   for it (the profile: inserts sleeping in ``__wt_page_in_func``). Here every command, and every
   statement of a transaction, lets go of its cursors when it ends: a transaction's all, a
-  command the ones it took (``CommandCursors``). Resetting all of a connection's cached cursors
-  after every command, as this did first, took about 190 calls into WiredTiger per expense's
-  write path where 30 do (2-5% of the server's CPU per expense), and resetting the connection's session instead (what the server does before it waits for the
-  next command) leaves some cursors on their record.
+  command the ones it took (``CommandCursors``). Resetting every cursor a connection had ever
+  opened after each command, as this did first, made about 190 calls into WiredTiger for an
+  expense's write path where 30 do (the server's CPU per expense 1-5% lower, two alternating
+  pairs); resetting the connection's session instead, as the server itself does before it
+  waits for the next command, leaves some cursors on their record.
 - **One lock held while waiting for one transaction.** Every statement first reaps idle
   transactions (``TransactionRegistry._prune_locked``), holding the registry's lock while it
   takes each transaction's own lock in turn. One slow statement inside a transaction therefore
