@@ -7,12 +7,7 @@ runs). Both causes are inside SecantusDB 0.7.0b3; each fix alone removed the sta
   connection (and for each transaction) and resets it only when it is next taken. A connection
   parked after a read keeps its cursor on a page, and an insert that must evict that page waits
   for it (the profile: inserts sleeping in ``__wt_page_in_func``). Here every command, and every
-  statement of a transaction, lets go of its cursors when it ends: a transaction's all, a
-  command the ones it took (``CommandCursors``). Resetting every cursor a connection had ever
-  opened after each command, as this did first, made about 190 calls into WiredTiger for an
-  expense's write path where 30 do (the server's CPU per expense 1-5% lower, two alternating
-  pairs); resetting the connection's session instead, as the server itself does before it
-  waits for the next command, leaves some cursors on their record.
+  statement of a transaction, lets go of its cursors when it ends.
 - **One lock held while waiting for one transaction.** Every statement first reaps idle
   transactions (``TransactionRegistry._prune_locked``), holding the registry's lock while it
   takes each transaction's own lock in turn. One slow statement inside a transaction therefore
@@ -75,58 +70,19 @@ def release_cursors(cursors: dict[Any, Any]) -> None:
             cursor.reset()
 
 
-class CommandCursors:
-    """The cached cursors a command took from its connection's cache, to be reset when it ends.
-
-    A cursor is positioned only after ``Storage._cursor`` hands it out (it resets a cached
-    cursor as it does), and a command's results are copied out before it answers, so the ones
-    a command took are the only ones it can have left on a page; the others of the cache (often
-    dozens: one per table the connection ever used) need nothing."""
-
-    _local = threading.local()
-
-    @classmethod
-    @contextlib.contextmanager
-    def taken(cls, store: Any) -> Iterator[None]:
-        outer = getattr(cls._local, "taken", None)
-        taken: dict[int, tuple[dict[Any, Any], Any]] = {}
-        cls._local.taken = taken
-        try:
-            yield
-        finally:
-            cls._local.taken = outer
-            # Only those still in the connection's own cache: a transaction's cursors are
-            # released after each of its statements, and a replaced cache's are closed.
-            own = getattr(store._tls, "cursors", None)
-            release_cursors({key: c for key, (cache, c) in taken.items() if cache is own})
-            if outer is not None:
-                outer.update(taken)
-
-    @classmethod
-    def patch(cls, store_class: Any) -> None:
-        cursor = store_class._cursor
-
-        def noted(self: Any, table: str, *, overwrite: bool = True) -> Any:
-            taken = getattr(cls._local, "taken", None)
-            handed = cursor(self, table, overwrite=overwrite)
-            if taken is not None:
-                taken[id(handed)] = (self._tls.cursors, handed)
-            return handed
-
-        store_class._cursor = noted
-
-
 def patch() -> None:
     from secantus import server, storage, transactions
 
     dispatch: Callable[[dict[str, Any], Any], dict[str, Any]] = server.dispatch
 
     def dispatch_then_release(doc: dict[str, Any], ctx: Any) -> dict[str, Any]:
-        with CatalogueCache.of(ctx.storage).command(), CommandCursors.taken(ctx.storage):
-            return dispatch(doc, ctx)
+        with CatalogueCache.of(ctx.storage).command():
+            try:
+                return dispatch(doc, ctx)
+            finally:
+                release_cursors(getattr(ctx.storage._tls, "cursors", {}))
 
     server.dispatch = dispatch_then_release
-    CommandCursors.patch(storage.Storage)
 
     install_txn_session = storage.Storage._install_txn_session
 
