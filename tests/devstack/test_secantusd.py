@@ -328,10 +328,11 @@ def test_an_index_made_after_a_transaction_began_is_not_used_by_it(
 
 
 def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
-    patched: None, tmp_path: Path
+    patched: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The launcher leaves a connection's own cursors to the server's reset of its session
-    between commands; a cursor left on a page holds up an insert that must evict it."""
+    """After every command the launcher resets the connection's cached cursors: one left on a
+    page holds up an insert that must evict it, and the server's own reset of the connection's
+    session before it waits leaves some (the profile-settings cursor) on their record."""
     db_server = server.SecantusDBServer(port=0, storage_path=str(tmp_path), ttl_sweep_seconds=3600)
     read_message = server.read_message
     positioned: list[tuple[str, bool]] = []
@@ -348,7 +349,7 @@ def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
             positioned.append(key)
         return read_message(conn)
 
-    server.read_message = after_the_last_command
+    monkeypatch.setattr(server, "read_message", after_the_last_command)
     db_server.start()
     host, port = db_server.address
     client: MongoClient[Any] = MongoClient(host, port, directConnection=True)
@@ -364,6 +365,5 @@ def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
     finally:
         client.close()
         db_server.stop()
-        server.read_message = read_message
     assert looked_at > 100  # the connection's cursors were there to look at
     assert positioned == []
