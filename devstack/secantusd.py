@@ -48,11 +48,18 @@ The fixes reach into SecantusDB's internals, so they are applied to the version 
 for only; another version is refused (check whether it still needs them, then change
 ``PATCHED_VERSION``). A real ``mongod`` needs none of this (``MONGODB_URL``).
 
-    python -m devstack.secantusd [secantusd-py's flags]
+One flag is the launcher's own: ``--transaction-lifetime-seconds N`` (60 by default, as
+mongod's ``transactionLifetimeLimitSeconds``), how long a transaction may idle before the
+server aborts it. secantusd-py takes it as a constructor argument but has no flag for it. The
+test stack shortens it: a process killed mid-transaction holds that transaction's documents
+until it is reaped, and a crash test would otherwise wait a minute for that.
+
+    python -m devstack.secantusd [--transaction-lifetime-seconds N] [secantusd-py's flags]
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.metadata
 import sys
@@ -456,8 +463,17 @@ def main() -> int:
         )
         return 2
     patch()
-    from secantus import cli
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--transaction-lifetime-seconds", type=float, default=60.0)
+    ours, sys.argv[1:] = own.parse_known_args()
+    from secantus import cli, server
 
+    build = server.SecantusDBServer.__init__
+
+    def with_lifetime(self: Any, *args: Any, **kwargs: Any) -> None:
+        build(self, *args, **kwargs, transaction_lifetime_seconds=ours.transaction_lifetime_seconds)
+
+    server.SecantusDBServer.__init__ = with_lifetime
     result: int = cli.main()
     return result
 

@@ -45,6 +45,8 @@ class Stack:
     mongo_port: int = 27017
     gateway_host: str = "127.0.0.1"
     mongodb_url: str | None = None  # a real MongoDB; None starts SecantusDB
+    # How long SecantusDB lets a transaction idle before aborting it (the tests shorten it).
+    transaction_lifetime_seconds: float = 60.0
     amqp_url: str = DEFAULT_AMQP_URL
     env: dict[str, str] = field(default_factory=dict)  # extra settings for every service
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -85,6 +87,8 @@ class Stack:
                 str(storage),
                 "--log-level",
                 "WARNING",
+                "--transaction-lifetime-seconds",
+                str(self.transaction_lifetime_seconds),
             ],
             {},
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,12 @@ from typing import Any
 import pytest
 import wiredtiger
 from pymongo import MongoClient
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 from secantus import server, storage, transactions
 
 from devstack import secantusd
+from devstack.stack import Stack, wait_for
+from tests.support import free_port
 
 
 @pytest.fixture
@@ -367,3 +370,38 @@ def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
         db_server.stop()
     assert looked_at > 100  # the connection's cursors were there to look at
     assert positioned == []
+
+
+def test_an_idle_transaction_is_aborted_after_the_launchers_lifetime(tmp_path: Path) -> None:
+    """``--transaction-lifetime-seconds``, the launcher's own flag: a transaction left idle
+    (its process killed) stops holding what it wrote once that long has passed, not after
+    the server's built-in minute."""
+    stack = Stack(data_dir=tmp_path, mongo_port=free_port(), transaction_lifetime_seconds=1)
+    client: MongoClient[Any] = MongoClient(stack.start_mongo())
+    try:
+        rules = client.db.rules
+        rules.insert_one({"_id": "rule", "next": 1})
+        abandoned = client.start_session()
+        abandoned.start_transaction()
+        rules.update_one({"_id": "rule"}, {"$set": {"next": 2}}, session=abandoned)
+        left_at = time.monotonic()
+
+        def another_writer_gets_through() -> bool:
+            with client.start_session() as session:
+                try:
+                    with session.start_transaction():
+                        rules.update_one({"_id": "rule"}, {"$set": {"next": 3}}, session=session)
+                except OperationFailure as exc:
+                    if not exc.has_error_label("TransientTransactionError"):
+                        raise
+                    return False  # a write conflict: the abandoned transaction holds it
+            return True
+
+        wait_for(another_writer_gets_through, "the abandoned transaction to be reaped", 20)
+        assert 1 <= time.monotonic() - left_at < 20
+        with pytest.raises(OperationFailure):
+            abandoned.commit_transaction()  # it is gone
+        assert rules.find_one({"_id": "rule"}) == {"_id": "rule", "next": 3}
+    finally:
+        client.close()
+        stack.stop()

@@ -195,9 +195,9 @@ async def test_two_replicas_and_a_crash_create_each_occurrence_once(
             return bool(rule.json()["next_date"] > until.isoformat())
 
         # Killed mid-transaction, a replica leaves that transaction open until the server
-        # reaps it, 60 s later (mongod's transactionLifetimeLimitSeconds too), and it holds
-        # the rule's document: no other replica can advance that rule meanwhile, so the
-        # catch-up may stand still for a minute before it finishes.
+        # reaps it (10 s in the test stack; 60 s by default, as mongod's
+        # transactionLifetimeLimitSeconds), and it holds the rule's document: no other replica
+        # can advance that rule meanwhile, so the catch-up may stand still until then.
         await eventually(done, timeout=240, interval=0.5, what="the daily rule to catch up")
     finally:
         for replica in replicas:
