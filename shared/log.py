@@ -50,6 +50,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
     logging.getLogger("aiormq").setLevel(logging.WARNING)
+    # fpdf2's font subsetting (analytics' PDF statement) logs each font table at INFO: about
+    # 45 lines per statement, most of analytics_service's log.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 class RequestIdMiddleware:
