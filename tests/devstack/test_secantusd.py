@@ -7,6 +7,7 @@ import importlib.metadata
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -405,3 +406,47 @@ def test_an_idle_transaction_is_aborted_after_the_launchers_lifetime(tmp_path: P
     finally:
         client.close()
         stack.stop()
+
+
+def test_the_ttl_sweeper_waits_for_its_next_sweep_with_no_cursor_positioned(
+    patched: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between sweeps the TTL sweeper parks for a minute; a cursor it left on a TTL index (the
+    outbox's ``sent_at``) held up inserts near it for as long."""
+    swept = threading.Event()
+    positioned: list[tuple[str, bool]] = []
+    looked_at = 0
+    prune = storage.Storage.prune_ttl_all_collections  # with the launcher's release
+
+    def then_look(self: storage.Storage, **options: Any) -> int:
+        nonlocal looked_at
+        pruned: int = prune(self, **options)
+        for key, cursor in getattr(self._tls, "cursors", {}).items():
+            looked_at += 1
+            try:
+                cursor.get_key()  # raises unless the cursor is on a record
+            except wiredtiger.WiredTigerError:
+                continue
+            positioned.append(key)
+        swept.set()
+        return pruned
+
+    monkeypatch.setattr(storage.Storage, "prune_ttl_all_collections", then_look)
+    db_server = server.SecantusDBServer(port=0, storage_path=str(tmp_path), ttl_sweep_seconds=0.2)
+    db_server.start()
+    host, port = db_server.address
+    client: MongoClient[Any] = MongoClient(host, port, directConnection=True)
+    try:
+        outbox = client.db.outbox
+        outbox.create_index("sent_at", expireAfterSeconds=3600)
+        now = datetime.now(UTC)
+        ages = [timedelta(minutes=100 if n < 30 else 10) for n in range(60)]
+        outbox.insert_many([{"_id": n, "sent_at": now - age} for n, age in enumerate(ages)])
+        swept.clear()
+        assert swept.wait(10), "no TTL sweep"
+        assert outbox.count_documents({}) == 30  # the sweep expired the 30 older than an hour
+    finally:
+        client.close()
+        db_server.stop()
+    assert looked_at > 0  # the sweeper's cursors were there to look at
+    assert positioned == []
