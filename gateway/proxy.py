@@ -11,6 +11,7 @@ The gateway routes on the decoded path and forwards the raw path bytes it receiv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -36,7 +37,7 @@ from shared.log import REQUEST_ID_HEADER, request_id_var
 from shared.problems import problem
 from shared.ratelimit import RateLimiter, RateLimitUnavailableError
 from shared.revocations import Revocations
-from shared.streaming import StreamingResponse
+from shared.streaming import StreamingResponse, when_stopping
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ HOP_BY_HOP = frozenset(
 )
 # The gateway's own server writes these on every response; the upstream's copies would repeat them.
 NOT_RELAYED = HOP_BY_HOP | {"date", "server"}
+LIVE = b"text/event-stream"
 
 
 class BodyTooLargeError(Exception):
@@ -250,8 +252,10 @@ async def _relayed(service: str, upstream: UpstreamResponse) -> Response:
     else:
         # background: closes the upstream even if streaming never starts (the client left
         # just as the headers came); closing twice is harmless.
+        content_type = next((v for k, v in relayed if k.lower() == b"content-type"), b"")
+        body = _relay_live(upstream) if content_type.startswith(LIVE) else _relay(upstream)
         response = StreamingResponse(
-            _relay(upstream), status_code=upstream.status, background=BackgroundTask(upstream.close)
+            body, status_code=upstream.status, background=BackgroundTask(upstream.close)
         )
     response.raw_headers = relayed
     return response
@@ -288,6 +292,38 @@ async def _relay(upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         async for chunk in upstream.stream():
             yield chunk
     finally:
+        await upstream.close()
+
+
+async def _relay_live(upstream: UpstreamResponse) -> AsyncIterator[bytes]:
+    """A live stream (server-sent events), which never ends by itself: it ends, complete, as
+    soon as this gateway is told to stop, as notification_service's own streams do. Otherwise
+    every open browser tab held the shutdown for uvicorn's whole grace period, and then was cut
+    mid-response; ended, the browser reconnects (to another replica) with ``Last-Event-ID``."""
+    told: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def stop() -> None:
+        if not told.done():
+            told.set_result(None)
+
+    chunks = aiter(upstream.stream())
+    next_chunk: asyncio.Future[bytes | None] | None = None
+    try:
+        with when_stopping(stop):
+            while True:
+                next_chunk = asyncio.ensure_future(anext(chunks, None))
+                await asyncio.wait((next_chunk, told), return_when=asyncio.FIRST_COMPLETED)
+                if not next_chunk.done():
+                    return  # told to stop
+                chunk, next_chunk = next_chunk.result(), None
+                if chunk is None:
+                    return  # the service ended it
+                yield chunk
+    finally:
+        if next_chunk is not None:
+            next_chunk.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await next_chunk
         await upstream.close()
 
 

@@ -360,6 +360,33 @@ async def test_a_stopping_replica_ends_its_streams_at_once(
         await asyncio.to_thread(stack.kill, replica)
 
 
+async def test_a_stopping_gateway_ends_the_streams_it_relays_at_once(
+    e2e: E2E, client: httpx.AsyncClient
+) -> None:
+    """The same through a gateway replica told to stop: the relayed stream ends complete, and
+    the gateway does not wait out its grace period for it (nor cut it when that runs out)."""
+    account = await register_and_login(client)
+    await welcomed(client, account)
+    stack = e2e.stack
+    replica = await asyncio.to_thread(stack.start_replica, "gateway", "stopping")
+    try:
+        await asyncio.to_thread(stack.wait_service_ready, replica)
+        through = httpx.AsyncClient(base_url=stack.service_url(replica), timeout=30)
+        async with through, through.stream("GET", STREAM, headers=account.headers) as live:
+            assert live.status_code == 200
+            lines = live.aiter_lines()
+            assert (await anext(lines)).startswith(": ping")  # the stream is open
+            stack.processes[replica].terminate()
+            rest = [line async for line in lines]
+        assert all(line == "" or line.startswith(": ping") for line in rest)
+        await asyncio.to_thread(stack.processes[replica].wait, 30)
+        log = (stack.log_dir / f"{replica}.log").read_text()
+        assert "gateway stopped" in log
+        assert "graceful shutdown exceeded" not in log  # uvicorn's line when it cuts responses
+    finally:
+        await asyncio.to_thread(stack.kill, replica)
+
+
 async def test_one_alert_per_change_naming_the_highest_threshold(
     client: httpx.AsyncClient,
 ) -> None:
