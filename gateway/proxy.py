@@ -11,7 +11,6 @@ The gateway routes on the decoded path and forwards the raw path bytes it receiv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -299,32 +298,30 @@ async def _relay_live(upstream: UpstreamResponse) -> AsyncIterator[bytes]:
     """A live stream (server-sent events), which never ends by itself: it ends, complete, as
     soon as this gateway is told to stop, as notification_service's own streams do. Otherwise
     every open browser tab held the shutdown for uvicorn's whole grace period, and then was cut
-    mid-response; ended, the browser reconnects (to another replica) with ``Last-Event-ID``."""
-    told: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    mid-response; ended, the browser reconnects (to another replica) with ``Last-Event-ID``.
+    Told to stop, it closes the upstream, which ends the read it waits in: no task of its own
+    while open (a gateway holds one of these for every open tab)."""
+    told = False
 
     def stop() -> None:
-        if not told.done():
-            told.set_result(None)
+        nonlocal told
+        told = True
+        closing = asyncio.ensure_future(upstream.close())
+        _closing.add(closing)
+        closing.add_done_callback(_closing.discard)
 
-    chunks = aiter(upstream.stream())
-    next_chunk: asyncio.Future[bytes | None] | None = None
     try:
         with when_stopping(stop):
-            while True:
-                next_chunk = asyncio.ensure_future(anext(chunks, None))
-                await asyncio.wait((next_chunk, told), return_when=asyncio.FIRST_COMPLETED)
-                if not next_chunk.done():
-                    return  # told to stop
-                chunk, next_chunk = next_chunk.result(), None
-                if chunk is None:
-                    return  # the service ended it
+            async for chunk in upstream.stream():
                 yield chunk
+    except Exception:
+        if not told:
+            raise  # the upstream failed; as told, it is our own close ending the read
     finally:
-        if next_chunk is not None:
-            next_chunk.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await next_chunk
         await upstream.close()
+
+
+_closing: set[asyncio.Future[None]] = set()  # upstreams being closed at shutdown, held till done
 
 
 class BoundedBody:
