@@ -7,6 +7,7 @@ import importlib.metadata
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -331,6 +332,23 @@ def test_an_index_made_after_a_transaction_began_is_not_used_by_it(
         assert expenses.find_one({"n": 3}, session=session) == {"_id": 3, "user_id": "u", "n": 3}
 
 
+@dataclass
+class CursorsSeen:
+    """A thread's cached cursors, looked at between uses: how many, and which sat on a record."""
+
+    looked_at: int = 0
+    positioned: list[Any] = field(default_factory=list)
+
+    def look(self, store: storage.Storage) -> None:
+        for key, cursor in getattr(store._tls, "cursors", {}).items():
+            self.looked_at += 1
+            try:
+                cursor.get_key()  # raises unless the cursor is on a record
+            except wiredtiger.WiredTigerError:
+                continue
+            self.positioned.append(key)
+
+
 def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
     patched: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -339,18 +357,10 @@ def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
     session before it waits leaves some (the profile-settings cursor) on their record."""
     db_server = server.SecantusDBServer(port=0, storage_path=str(tmp_path), ttl_sweep_seconds=3600)
     read_message = server.read_message
-    positioned: list[tuple[str, bool]] = []
-    looked_at = 0
+    seen = CursorsSeen()
 
     def after_the_last_command(conn: Any) -> Any:
-        nonlocal looked_at
-        for key, cursor in getattr(db_server.storage._tls, "cursors", {}).items():
-            looked_at += 1
-            try:
-                cursor.get_key()  # raises unless the cursor is on a record
-            except wiredtiger.WiredTigerError:
-                continue
-            positioned.append(key)
+        seen.look(db_server.storage)
         return read_message(conn)
 
     monkeypatch.setattr(server, "read_message", after_the_last_command)
@@ -369,8 +379,8 @@ def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
     finally:
         client.close()
         db_server.stop()
-    assert looked_at > 100  # the connection's cursors were there to look at
-    assert positioned == []
+    assert seen.looked_at > 100  # the connection's cursors were there to look at
+    assert seen.positioned == []
 
 
 def test_an_idle_transaction_is_aborted_after_the_launchers_lifetime(tmp_path: Path) -> None:
@@ -414,20 +424,12 @@ def test_the_ttl_sweeper_waits_for_its_next_sweep_with_no_cursor_positioned(
     """Between sweeps the TTL sweeper parks for a minute; a cursor it left on a TTL index (the
     outbox's ``sent_at``) held up inserts near it for as long."""
     swept = threading.Event()
-    positioned: list[tuple[str, bool]] = []
-    looked_at = 0
+    seen = CursorsSeen()
     prune = storage.Storage.prune_ttl_all_collections  # with the launcher's release
 
     def then_look(self: storage.Storage, **options: Any) -> int:
-        nonlocal looked_at
         pruned: int = prune(self, **options)
-        for key, cursor in getattr(self._tls, "cursors", {}).items():
-            looked_at += 1
-            try:
-                cursor.get_key()  # raises unless the cursor is on a record
-            except wiredtiger.WiredTigerError:
-                continue
-            positioned.append(key)
+        seen.look(self)
         swept.set()
         return pruned
 
@@ -448,5 +450,5 @@ def test_the_ttl_sweeper_waits_for_its_next_sweep_with_no_cursor_positioned(
     finally:
         client.close()
         db_server.stop()
-    assert looked_at > 0  # the sweeper's cursors were there to look at
-    assert positioned == []
+    assert seen.looked_at > 0  # the sweeper's cursors were there to look at
+    assert seen.positioned == []
