@@ -467,6 +467,13 @@ def rolled_back_by_a_conflict(exc: BaseException) -> bool:
     )
 
 
+def positive_seconds(text: str) -> float:
+    seconds = float(text)
+    if not seconds > 0:  # 0 would abort every transaction between two of its statements
+        raise argparse.ArgumentTypeError(f"{text}: a number of seconds above 0")
+    return seconds
+
+
 def main() -> int:
     version = importlib.metadata.version("secantusdb")
     if version != PATCHED_VERSION:
@@ -477,8 +484,8 @@ def main() -> int:
         )
         return 2
     patch()
-    own = argparse.ArgumentParser(add_help=False)
-    own.add_argument("--transaction-lifetime-seconds", type=float, default=60.0)
+    own = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    own.add_argument("--transaction-lifetime-seconds", type=positive_seconds, default=60.0)
     ours, sys.argv[1:] = own.parse_known_args()
     from secantus import cli, server
 

@@ -62,14 +62,20 @@ class StreamingResponse(StarletteStreamingResponse):
 
 
 _stopping: dict[object, tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = {}
+_stopped = False
 
 
 @contextlib.contextmanager
 def when_stopping(callback: Callable[[], None]) -> Iterator[None]:
     """While inside, ``callback`` runs on this event loop as soon as the server is told to stop
-    (``shared.server`` calls ``server_stopping``), before uvicorn waits for open responses."""
+    (``shared.server`` calls ``server_stopping``), before uvicorn waits for open responses. A
+    stream that begins after that (its upstream answered late, or its client came in the moment
+    before the server stopped accepting) is told at once."""
+    loop = asyncio.get_running_loop()
     key = object()  # the same callable may be registered twice
-    _stopping[key] = (asyncio.get_running_loop(), callback)
+    _stopping[key] = (loop, callback)
+    if _stopped:
+        loop.call_soon(callback)
     try:
         yield
     finally:
@@ -78,5 +84,7 @@ def when_stopping(callback: Callable[[], None]) -> Iterator[None]:
 
 def server_stopping() -> None:
     """Called from the server's signal handler: hands each callback to its loop."""
+    global _stopped
+    _stopped = True
     for loop, callback in list(_stopping.values()):
         loop.call_soon_threadsafe(callback)

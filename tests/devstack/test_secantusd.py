@@ -444,9 +444,11 @@ def test_the_ttl_sweeper_waits_for_its_next_sweep_with_no_cursor_positioned(
         now = datetime.now(UTC)
         ages = [timedelta(minutes=100 if n < 30 else 10) for n in range(60)]
         outbox.insert_many([{"_id": n, "sent_at": now - age} for n, age in enumerate(ages)])
+        # A sweep expires the 30 older than an hour; the one after it walks the 30 left.
+        wait_for(lambda: outbox.count_documents({}) == 30, "a TTL sweep", 10)
         swept.clear()
-        assert swept.wait(10), "no TTL sweep"
-        assert outbox.count_documents({}) == 30  # the sweep expired the 30 older than an hour
+        assert swept.wait(10), "no TTL sweep after that"
+        assert outbox.count_documents({}) == 30
     finally:
         client.close()
         db_server.stop()

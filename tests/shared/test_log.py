@@ -13,11 +13,12 @@ from shared.log import configure_logging
 
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level for name in ("fontTools", "aio_pika")}
+    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
+    handlers, level, access_disabled = root.handlers[:], root.level, access.disabled
+    quieted = ("fontTools", "aio_pika", "aiormq")
+    levels = {name: logging.getLogger(name).level for name in quieted}
     yield
-    root.handlers[:], root.level = handlers, level
+    root.handlers[:], root.level, access.disabled = handlers, level, access_disabled
     for name, kept in levels.items():
         logging.getLogger(name).setLevel(kept)
 

@@ -10,7 +10,8 @@ import pytest
 from starlette.background import BackgroundTask
 from starlette.types import Message
 
-from shared.streaming import StreamingResponse
+from shared import streaming
+from shared.streaming import StreamingResponse, when_stopping
 
 SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": "GET"}
 
@@ -102,3 +103,17 @@ async def test_a_body_that_ends_completes_the_response() -> None:
     assert server.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
     await asyncio.sleep(0)  # the cancelled listener finishes
     assert asyncio.all_tasks() - already == set()
+
+
+async def test_a_stream_that_begins_after_the_stop_is_told_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(streaming, "_stopped", False)
+    monkeypatch.setattr(streaming, "_stopping", {})
+    open_before, begun_after = asyncio.Event(), asyncio.Event()
+    with when_stopping(open_before.set):
+        streaming.server_stopping()
+        await asyncio.wait_for(open_before.wait(), 5)
+        with when_stopping(begun_after.set):
+            await asyncio.wait_for(begun_after.wait(), 5)
+    assert streaming._stopping == {}
