@@ -11,6 +11,7 @@ The gateway routes on the decoded path and forwards the raw path bytes it receiv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -24,6 +25,7 @@ from gateway.routing import PUBLIC_PATHS, AmbiguousPathError, RouteTable, routab
 from gateway.settings import Settings
 from gateway.upstream import (
     Body,
+    RawHeaders,
     UpstreamClient,
     UpstreamConnectError,
     UpstreamError,
@@ -235,7 +237,7 @@ class Proxy:
 
 async def _relayed(service: str, upstream: UpstreamResponse) -> Response:
     relayed = [(k, v) for k, v in upstream.raw_headers if k.decode().lower() not in NOT_RELAYED]
-    length = next((v for k, v in relayed if k.lower() == b"content-length"), None)
+    length = _header(relayed, b"content-length")
     response: Response
     if length is not None and length.isdigit() and int(length) <= SMALL_BODY_BYTES:
         # Most answers are a few hundred bytes: read and send them whole, without the cost of
@@ -251,10 +253,11 @@ async def _relayed(service: str, upstream: UpstreamResponse) -> Response:
     else:
         # background: closes the upstream even if streaming never starts (the client left
         # just as the headers came); closing twice is harmless.
-        content_type = next((v for k, v in relayed if k.lower() == b"content-type"), b"")
-        body = _relay_live(upstream) if content_type.startswith(LIVE) else _relay(upstream)
+        live = (_header(relayed, b"content-type") or b"").startswith(LIVE)
         response = StreamingResponse(
-            body, status_code=upstream.status, background=BackgroundTask(upstream.close)
+            _relay(upstream, live=live),
+            status_code=upstream.status,
+            background=BackgroundTask(upstream.close),
         )
     response.raw_headers = relayed
     return response
@@ -285,17 +288,15 @@ async def _client_gone(request: Request) -> None:
         pass
 
 
-async def _relay(upstream: UpstreamResponse) -> AsyncIterator[bytes]:
-    # finally: the client went away (or the body ended): release the upstream connection.
-    try:
-        async for chunk in upstream.stream():
-            yield chunk
-    finally:
-        await upstream.close()
+def _header(headers: RawHeaders, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case)."""
+    return next((v for k, v in headers if k.lower() == name), None)
 
 
-async def _relay_live(upstream: UpstreamResponse) -> AsyncIterator[bytes]:
-    """A live stream (server-sent events), which never ends by itself: it ends, complete, as
+async def _relay(upstream: UpstreamResponse, *, live: bool) -> AsyncIterator[bytes]:
+    """The upstream's body, closing the upstream when it ends or the client goes (``finally``).
+
+    A live stream (server-sent events, ``live``) never ends by itself: it ends, complete, as
     soon as this gateway is told to stop, as notification_service's own streams do. Otherwise
     every open browser tab held the shutdown for uvicorn's whole grace period, and then was cut
     mid-response; ended, the browser reconnects (to another replica) with ``Last-Event-ID``.
@@ -311,7 +312,7 @@ async def _relay_live(upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         closing.add_done_callback(_closing.discard)
 
     try:
-        with when_stopping(stop):
+        with when_stopping(stop) if live else contextlib.nullcontext():
             async for chunk in upstream.stream():
                 yield chunk
     except Exception:
