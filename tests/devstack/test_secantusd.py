@@ -3,6 +3,7 @@ against a server started this way; these check the fixes' own logic."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import threading
 import time
@@ -219,6 +220,24 @@ def test_an_index_made_between_two_writes_applies_to_the_second(
     assert reads.count("expenses") >= 2
 
 
+@contextlib.contextmanager
+def serving(
+    storage_path: Path, ttl_sweep_seconds: float = 3600
+) -> Iterator[tuple[server.SecantusDBServer, MongoClient[Any]]]:
+    """A SecantusDB server in this process, on a free port, as patched so far, and a client."""
+    db_server = server.SecantusDBServer(
+        port=0, storage_path=str(storage_path), ttl_sweep_seconds=ttl_sweep_seconds
+    )
+    db_server.start()
+    host, port = db_server.address
+    client: MongoClient[Any] = MongoClient(host, port, directConnection=True)
+    try:
+        yield db_server, client
+    finally:
+        client.close()
+        db_server.stop()
+
+
 @pytest.fixture
 def served(restored: None, tmp_path: Path) -> Iterator[tuple[MongoClient[Any], list[str]]]:
     """A SecantusDB server in this process, on a free port, the fixes applied, with a client, and
@@ -234,15 +253,10 @@ def served(restored: None, tmp_path: Path) -> Iterator[tuple[MongoClient[Any], l
 
     storage.Storage._cursor = counted
     secantusd.patch()
-    db_server = server.SecantusDBServer(port=0, storage_path=str(tmp_path), ttl_sweep_seconds=3600)
-    db_server.start()
-    host, port = db_server.address
-    client: MongoClient[Any] = MongoClient(host, port, directConnection=True)
     try:
-        yield client, accesses
+        with serving(tmp_path) as (_, client):
+            yield client, accesses
     finally:
-        client.close()
-        db_server.stop()
         storage.Storage._cursor = cursor
 
 
@@ -434,11 +448,7 @@ def test_the_ttl_sweeper_waits_for_its_next_sweep_with_no_cursor_positioned(
         return pruned
 
     monkeypatch.setattr(storage.Storage, "prune_ttl_all_collections", then_look)
-    db_server = server.SecantusDBServer(port=0, storage_path=str(tmp_path), ttl_sweep_seconds=0.2)
-    db_server.start()
-    host, port = db_server.address
-    client: MongoClient[Any] = MongoClient(host, port, directConnection=True)
-    try:
+    with serving(tmp_path, ttl_sweep_seconds=0.2) as (_, client):
         outbox = client.db.outbox
         outbox.create_index("sent_at", expireAfterSeconds=3600)
         now = datetime.now(UTC)
@@ -449,8 +459,5 @@ def test_the_ttl_sweeper_waits_for_its_next_sweep_with_no_cursor_positioned(
         swept.clear()
         assert swept.wait(10), "no TTL sweep after that"
         assert outbox.count_documents({}) == 30
-    finally:
-        client.close()
-        db_server.stop()
     assert seen.looked_at > 0  # the sweeper's cursors were there to look at
     assert seen.positioned == []
