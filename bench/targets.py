@@ -370,6 +370,7 @@ def cpu_seconds(pid: int) -> float:
 class Alerts:
     lags: list[float]  # ms each: the POST answered -> the notification stored
     cpu: dict[str, float]  # CPU seconds each process spent on the expenses (not the sign-ups)
+    expenses: int
 
 
 async def alert_lag(
@@ -414,7 +415,7 @@ async def alert_lag(
             )
             if doc is not None:
                 lags.append((doc["created_at"].timestamp() - answered[auth]) * 1000)
-        return Alerts(lags, cpu)
+        return Alerts(lags, cpu, len(answered))
     finally:
         await mongo.close()
 
@@ -645,10 +646,11 @@ def main() -> None:
                 )
             if rate == 50:
                 per_thousand = {
-                    name: seconds * 1000 / max(1, len(lags)) for name, seconds in alerts.cpu.items()
+                    name: seconds * 1000 / alerts.expenses for name, seconds in alerts.cpu.items()
                 }
+                total = sum(per_thousand.values())
                 print(
-                    f"  CPU s per 1,000 expenses (all processes {sum(per_thousand.values()):.0f}): "
+                    f"  CPU s per 1,000 expenses (the stack's processes {total:.0f}): "
                     + ", ".join(f"{n} {s:.1f}" for n, s in sorted(per_thousand.items()))
                 )
 

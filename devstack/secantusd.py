@@ -1,4 +1,5 @@
-"""SecantusDB (``secantusd-py``) with seven fixes: two for stalls under a large import, five later.
+"""SecantusDB (``secantusd-py``) with our fixes: for stalls under a large import, scans, bookkeeping
+and a misreported conflict.
 
 While one user imported 10,000 rows, other users' requests sometimes waited 20-70 s (9 of 16
 runs). Both causes are inside SecantusDB 0.7.0b3; each fix alone removed the stalls (0 of 22):
@@ -56,7 +57,8 @@ And one more (2026-12-07):
   read every transaction the server had seen (about 150 after 150 users had spent once) to reap
   the idle ones, and every command every session. Here the replies are kept oldest first and
   pruned from the front (reading only what is dropped), and idle transactions and sessions are
-  swept at most once a second (``SWEEP_SECONDS``), or at once when asked for.
+  swept at most once a second (``SWEEP_SECONDS``; a tenth of a shorter lifetime), or at once
+  when asked for.
 
 The fixes reach into SecantusDB's internals, so they are applied to the version they were made
 for only; another version is refused (check whether it still needs them, then change
@@ -149,7 +151,7 @@ def patch() -> None:
 
     registry = transactions.TransactionRegistry
     # From every statement, commit and abort: at most once a sweep interval.
-    registry._prune_locked = now_and_then(reap_idle)
+    registry._prune_locked = now_and_then(reap_idle, "_lifetime")
 
     def prune_expired(self: Any) -> int:  # asked for: at once
         with self._lock:
@@ -165,7 +167,16 @@ def patch() -> None:
 
     registry.__init__ = with_records_oldest_first
     registry._prune_retryable_locked = drop_retryable_records_oldest_first
-    sessions.SessionRegistry._prune_locked = now_and_then(sessions.SessionRegistry._prune_locked)
+    drop_idle_sessions = sessions.SessionRegistry._prune_locked
+    # From every command (its session is registered again): at most once a sweep interval.
+    sessions.SessionRegistry._prune_locked = now_and_then(drop_idle_sessions, "_idle_ttl")
+
+    def prune_idle_sessions(self: Any) -> int:  # asked for: at once
+        with self._lock:
+            dropped: int = drop_idle_sessions(self)
+            return dropped
+
+    sessions.SessionRegistry.prune_idle = prune_idle_sessions
 
     commit_user_transaction = storage.Storage.commit_user_transaction
 
@@ -218,19 +229,25 @@ def patch() -> None:
 
 
 # How often the bookkeeping that every statement prunes is swept in full: idle transactions (a
-# lifetime of a minute, or of 1 s in a test) and idle sessions (half an hour).
+# lifetime of a minute; 10 s or 1 s in tests) and idle sessions (half an hour), or a tenth of
+# that lifetime when it is shorter. An idle transaction is reaped between its lifetime and a
+# tenth more (mongod's own reaper looks once a minute).
 SWEEP_SECONDS = 1.0
 
 
-def now_and_then(sweep: Callable[[Any], int]) -> Callable[[Any], int]:
-    """``sweep(registry)`` when ``SWEEP_SECONDS`` have passed since its last one (by the
-    registry's own clock), else nothing: for the calls made on every statement."""
+def now_and_then(sweep: Callable[[Any], int], lifetime: str) -> Callable[[Any], int]:
+    """``sweep(registry)`` when a sweep interval has passed since its last one (by the
+    registry's own clock; its ``lifetime`` attribute caps the interval at a tenth), else
+    nothing: for the calls made on every statement."""
 
     def sweep_now_and_then(self: Any) -> int:
         now = self._time()
-        if now < getattr(self, "_devstack_next_sweep", -math.inf):
+        interval = min(SWEEP_SECONDS, getattr(self, lifetime) / 10)
+        next_sweep = getattr(self, "_devstack_next_sweep", -math.inf)
+        # A clock set back (``time.time``) would otherwise hold off sweeps as long as the step.
+        if next_sweep - interval <= now < next_sweep:
             return 0
-        self._devstack_next_sweep = now + SWEEP_SECONDS
+        self._devstack_next_sweep = now + interval
         return sweep(self)
 
     return sweep_now_and_then

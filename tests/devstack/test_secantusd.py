@@ -110,12 +110,19 @@ class Instant(float):
     def __ge__(self, other: float) -> bool:
         return self._compared(other, float(self) >= other)
 
+    def __le__(self, other: float) -> bool:
+        return self._compared(other, float(self) <= other)
+
+    def __gt__(self, other: float) -> bool:
+        return self._compared(other, float(self) > other)
+
 
 def test_retryable_writes_read_only_the_records_they_drop(
     patched: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each retryable write prunes the records kept for retries (twice). SecantusDB read all of
-    them, up to 10,000, for each, and sorted them all once it held 10,000: 3.5 ms a write."""
+        them, up to 10,000, for each, and sorted them all once it held 10,000 (11,000 writes in a row
+    against a stack: 4.6 ms each, 1.3 ms with the fix)."""
     monkeypatch.setattr(transactions, "_RETRYABLE_RECORD_MAX", 1000)
     clock = Clock()
     registry = transactions.TransactionRegistry(lifetime_seconds=60, time_func=clock)
@@ -164,6 +171,15 @@ def test_statements_sweep_idle_transactions_and_sessions_once_a_second(patched: 
     assert registry.prune_expired() == 1  # asked for, it sweeps at once
     assert third.state is transactions.TxnState.ABORTED
 
+    # A short lifetime (the test stack's) is swept every tenth of it: reaped by 1.1 s, not 2.
+    short = transactions.TransactionRegistry(lifetime_seconds=1, time_func=lambda: now[0])
+    short._txns[b"d"] = fourth = transactions.Transaction(b"d", None, 1, now=0)
+    now[0] = 0.95
+    assert short._prune_locked() == 0  # a sweep: d is not yet past its lifetime
+    now[0] = 1.1
+    assert short._prune_locked() == 1
+    assert fourth.state is transactions.TxnState.ABORTED
+
     clock = [0.0]
     kept = sessions.SessionRegistry(idle_ttl_seconds=60, time_func=lambda: clock[0])
     kept.register(b"s" * 16)  # a sweep; the next one not before 1.0
@@ -176,10 +192,11 @@ def test_statements_sweep_idle_transactions_and_sessions_once_a_second(patched: 
     clock[0] = 60.2 + secantusd.SWEEP_SECONDS / 2
     kept.register(b"v" * 16)
     assert kept.is_known(b"t" * 16), "swept again within a second"
-    clock[0] = 60.2 + secantusd.SWEEP_SECONDS
-    kept.register(b"w" * 16)
+    assert kept.prune_idle() == 1  # asked for: at once
     assert not kept.is_known(b"t" * 16)
-    assert kept.prune_idle() == 0  # asked for: at once (nothing idle is left)
+    clock[0] = 60.2 + 60 + secantusd.SWEEP_SECONDS
+    kept.register(b"w" * 16)  # the interval has passed: a sweep
+    assert not kept.is_known(b"u" * 16)
 
 
 def test_cursors_are_released_and_kept_open() -> None:
