@@ -522,6 +522,7 @@ async def data_curve(gateway: str, mongodb_url: str, rows: int) -> dict[str, flo
             "first list page": await ms("/api/expenses?limit=50"),
             "deep list page": await ms(f"/api/expenses?limit=50&offset={deep}"),
             "text search": await ms("/api/expenses?q=shop%20799&limit=50"),
+            "text search in a month": await ms("/api/expenses?q=shop%20799&month=2026-06&limit=50"),
             "month summary": await ms("/api/expenses/summary?month=2026-06"),
             "budget status": await ms("/api/budgets/status?month=2026-06"),
             "analytics summary": await ms("/api/analytics/summary?month=2026-06"),

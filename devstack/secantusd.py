@@ -48,7 +48,7 @@ Four more, found later (2026-12-03):
   changed since the reader's snapshot began; every method that writes it counts as a change
   from its start until what it wrote is committed or rolled back.
 
-And one more (2026-12-07):
+And two more (2026-12-07):
 
 - **Bookkeeping read in full by every statement.** Each retryable write (a write outside a
   transaction) prunes the replies kept for retries, twice, by reading all of them (up to 10,000,
@@ -59,6 +59,14 @@ And one more (2026-12-07):
   pruned from the front (reading only what is dropped), and idle transactions and sessions are
   swept at most once a second (``SWEEP_SECONDS``; a tenth of a shorter lifetime), or at once
   when asked for.
+- **A filter with a field no index holds looked up by one field.** SecantusDB looks such a
+  filter up by one of its fields alone (the first an index leads with: the user), so a text
+  search in one month, or a category with an amount, read every entry of the account and
+  applied the rest to each. mongod looks it up by the fields one index holds, and so does this
+  (``held_by``: the index's leading fields the filter pins, then at most one it bounds), when
+  that is two fields or more. 50,000 entries of one user: a text search in one month 2.2 s ->
+  0.2 s, a category with a minimum amount 1.7 s -> 0.5 s (the list's aggregation: 2.24 -> 0.26
+  and 1.74 -> 0.44 s).
 
 The fixes reach into SecantusDB's internals, so they are applied to the version they were made
 for only; another version is refused (check whether it still needs them, then change
@@ -78,6 +86,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import datetime
 import importlib.metadata
 import math
 import sys
@@ -196,7 +205,22 @@ def patch() -> None:
     def try_index_by_plain_fields(
         self: Any, db: str, coll: str, filter: dict[str, Any], **options: Any
     ) -> list[bytes] | None:
-        found: list[bytes] | None = try_index(self, db, coll, filter, **options)
+        plain = {key: value for key, value in filter.items() if not key.startswith("$")}
+        if len(plain) == len(filter) > 2 and not any(
+            isinstance(value, dict) and value.keys() & GEO for value in plain.values()
+        ):
+            held = max(
+                (held_by(key_spec, plain) for _name, key_spec, *_ in self._all_indexes(db, coll)),
+                key=len,
+                default=[],
+            )
+            if 2 <= len(held) < len(plain):  # no index holds every field; one holds 2 or more
+                found: list[bytes] | None = try_index(
+                    self, db, coll, {field: plain[field] for field in held}, **options
+                )
+                if found is not None:
+                    return found
+        found = try_index(self, db, coll, filter, **options)
         if found is None and filter:
             plain = {key: value for key, value in filter.items() if not key.startswith("$")}
             operators = filter.keys() - plain.keys()
@@ -542,6 +566,24 @@ class CatalogueCache:
 
 
 LOGICAL = frozenset({"$and", "$or", "$nor"})
+BOUNDS = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte", "$in"})  # what an index lookup takes
+GEO = frozenset({"$near", "$nearSphere", "$geoWithin", "$geoIntersects", "$within"})
+PINNED = (str, int, float, datetime.datetime)  # values looked up as they are (not null, a list...)
+
+
+def held_by(key_spec: dict[str, Any], filter: dict[str, Any]) -> list[str]:
+    """The fields of ``filter`` an index on ``key_spec`` can look up together: its leading
+    fields the filter pins to a value, and then at most one it bounds (``$gt``, ``$in``...)."""
+    held: list[str] = []
+    for field in key_spec:
+        value = filter.get(field)
+        if isinstance(value, PINNED) and not isinstance(value, bool):
+            held.append(field)
+            continue
+        if isinstance(value, dict) and value and value.keys() <= BOUNDS:
+            held.append(field)
+        break
+    return held
 
 
 def rolled_back_by_a_conflict(exc: BaseException) -> bool:
