@@ -222,7 +222,6 @@ def patch() -> None:
                     return found
         found = try_index(self, db, coll, filter, **options)
         if found is None and filter:
-            plain = {key: value for key, value in filter.items() if not key.startswith("$")}
             operators = filter.keys() - plain.keys()
             if plain and operators and operators <= LOGICAL:
                 found = try_index(self, db, coll, plain, **options)
