@@ -14,17 +14,20 @@ load generator. Printed, in order:
 3. the same under load (wrk, 32 connections): requests/s and p99, and the share of the direct
    throughput each proxy keeps;
 4. POST /api/expenses, sequential, p50: back to back (the consumers of the last ones still at
-   work beside it), and each on a quiet stack; and the database's floor for it: the commands one
+   work beside it), and each on a quiet stack (by httpx's client and aiohttp's in turn: the
+   difference is the client's); and the database's floor for it: the commands one
    POST makes (a profile read, a transaction of three writes), replayed alone by a bare client
    on collections with the same indexes;
 5. database operations per expense end to end (server opcounters around 200 expenses, once
    every consumer has settled), and per second with the stack idle;
 6. alert lag (expense answered -> notification stored) at 10, 50 and 100 expenses/s, and the
-   CPU seconds each process spent per 1,000 expenses;
+   CPU seconds each process spent per 1,000 expenses (their POSTs and every consumer after them,
+   not the sign-ups and budgets made first);
 7. 1,000 open live streams: CPU of the gateway and notification_service while idle, and the
    time for one alert to reach all of them;
 8. an account with 1,000 and 10,000 expenses (100,000 with --big): first and deep list page,
-   text search, month summary, budget status, analytics summary;
+   text search (over the account, and in one month), month summary, budget status, analytics
+   summary;
 9. resident memory of every process.
 
 With MONGODB_URL set, the stack uses that server (a real MongoDB) instead of SecantusDB.
