@@ -162,11 +162,7 @@ def patch() -> None:
     # From every statement, commit and abort: at most once a sweep interval.
     registry._prune_locked = now_and_then(reap_idle, "_lifetime")
 
-    def prune_expired(self: Any) -> int:  # asked for: at once
-        with self._lock:
-            return reap_idle(self)
-
-    registry.prune_expired = prune_expired
+    registry.prune_expired = under_lock(reap_idle)  # asked for: at once
 
     make_registry = registry.__init__
 
@@ -179,13 +175,7 @@ def patch() -> None:
     drop_idle_sessions = sessions.SessionRegistry._prune_locked
     # From every command (its session is registered again): at most once a sweep interval.
     sessions.SessionRegistry._prune_locked = now_and_then(drop_idle_sessions, "_idle_ttl")
-
-    def prune_idle_sessions(self: Any) -> int:  # asked for: at once
-        with self._lock:
-            dropped: int = drop_idle_sessions(self)
-            return dropped
-
-    sessions.SessionRegistry.prune_idle = prune_idle_sessions
+    sessions.SessionRegistry.prune_idle = under_lock(drop_idle_sessions)  # asked for: at once
 
     commit_user_transaction = storage.Storage.commit_user_transaction
 
@@ -201,16 +191,21 @@ def patch() -> None:
     storage.Storage.commit_user_transaction = commit_or_conflict
 
     try_index = storage.Storage._try_index_id_keys
+    bounds = frozenset(storage.Storage._RANGE_OPS)  # what SecantusDB looks up along an index
+    geo = frozenset(storage.Storage._GEO_OPS)  # its geo indexes' queries: left to them
 
     def try_index_by_plain_fields(
         self: Any, db: str, coll: str, filter: dict[str, Any], **options: Any
     ) -> list[bytes] | None:
         plain = {key: value for key, value in filter.items() if not key.startswith("$")}
         if len(plain) == len(filter) > 2 and not any(
-            isinstance(value, dict) and value.keys() & GEO for value in plain.values()
+            isinstance(value, dict) and value.keys() & geo for value in plain.values()
         ):
             held = max(
-                (held_by(key_spec, plain) for _name, key_spec, *_ in self._all_indexes(db, coll)),
+                (
+                    held_by(key_spec, plain, bounds)
+                    for _name, key_spec, *_ in self._all_indexes(db, coll)
+                ),
                 key=len,
                 default=[],
             )
@@ -256,6 +251,16 @@ def patch() -> None:
 # that lifetime when it is shorter. An idle transaction is reaped between its lifetime and a
 # tenth more (mongod's own reaper looks once a minute).
 SWEEP_SECONDS = 1.0
+
+
+def under_lock(sweep: Callable[[Any], int]) -> Callable[[Any], int]:
+    """``sweep(registry)`` under the registry's lock, at once: for a sweep asked for."""
+
+    def swept(self: Any) -> int:
+        with self._lock:
+            return sweep(self)
+
+    return swept
 
 
 def now_and_then(sweep: Callable[[Any], int], lifetime: str) -> Callable[[Any], int]:
@@ -565,21 +570,20 @@ class CatalogueCache:
 
 
 LOGICAL = frozenset({"$and", "$or", "$nor"})
-BOUNDS = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte", "$in"})  # what an index lookup takes
-GEO = frozenset({"$near", "$nearSphere", "$geoWithin", "$geoIntersects", "$within"})
 PINNED = (str, int, float, datetime.datetime)  # values looked up as they are (not null, a list...)
 
 
-def held_by(key_spec: dict[str, Any], filter: dict[str, Any]) -> list[str]:
+def held_by(key_spec: dict[str, Any], filter: dict[str, Any], bounds: frozenset[str]) -> list[str]:
     """The fields of ``filter`` an index on ``key_spec`` can look up together: its leading
-    fields the filter pins to a value, and then at most one it bounds (``$gt``, ``$in``...)."""
+    fields the filter pins to a value, and then at most one it bounds (``bounds``: ``$gt``,
+    ``$in``...)."""
     held: list[str] = []
     for field in key_spec:
         value = filter.get(field)
         if isinstance(value, PINNED) and not isinstance(value, bool):
             held.append(field)
             continue
-        if isinstance(value, dict) and value and value.keys() <= BOUNDS:
+        if isinstance(value, dict) and value and value.keys() <= bounds:
             held.append(field)
         break
     return held
