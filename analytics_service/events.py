@@ -70,7 +70,8 @@ async def on_expenses_imported(
 async def on_threshold_reached(
     alert: BudgetThresholdReached, event: EventContext, uow: UnitOfWork
 ) -> None:
-    await uow.db.alerts.replace_one(
+    uow.queue_replace(
+        uow.db.alerts,
         {"_id": event.id},
         {
             "user_id": event.user_id,
@@ -78,7 +79,6 @@ async def on_threshold_reached(
             "occurred_at": event.occurred_at,
         },
         upsert=True,
-        session=uow.session,
     )
 
 

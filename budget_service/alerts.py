@@ -77,7 +77,7 @@ async def evaluate(
         )
     update = {op: fields for op, fields in changes.items() if fields}
     if update:
-        await uow.db.months.update_one({"_id": month_id(user_id, key)}, update, session=uow.session)
+        uow.queue_update(uow.db.months, {"_id": month_id(user_id, key)}, update)
 
 
 async def forget_thresholds(

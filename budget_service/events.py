@@ -57,9 +57,9 @@ async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfW
             # The expense is now counted from its event: its hard-limit reservation is done
             # with. (Without a hard limit in force there is none to end; one left from a limit
             # since lifted only expires.)
-            await uow.db.reservations.delete_one(
+            uow.queue_delete(
+                uow.db.reservations,
                 {"_id": expense.expense_id, "version": {"$lte": expense.version}},
-                session=uow.session,
             )
         await evaluate(uow, state, {c for m, c in touched if m == month}, in_force)
 

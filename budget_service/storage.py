@@ -114,20 +114,18 @@ async def budgets_of(uow: UnitOfWork, month: Document) -> dict[str | None, Budge
         return {budget["category"]: budget for budget in copied}
     user_id = month["user_id"]
     in_force = await budgets_in_force(uow.db, user_id, month["month"], uow.session)
-    await _touch_budget_changes(uow, user_id)
+    _touch_budget_changes(uow, user_id)
     kept = [
         {key: value for key, value in budget.items() if key in KEPT} for budget in in_force.values()
     ]
-    await uow.db.months.update_one(
-        {"_id": month["_id"]}, {"$set": {"budgets": kept}}, session=uow.session
-    )
+    uow.queue_update(uow.db.months, {"_id": month["_id"]}, {"$set": {"budgets": kept}})
     return in_force
 
 
 async def budgets_changed(uow: UnitOfWork, user_id: str, from_month: str) -> None:
     """In a budget change's transaction: the copies of the budgets in force in ``from_month``
     and later months are removed (a budget applies in its month and, repeating, after)."""
-    await _touch_budget_changes(uow, user_id)
+    _touch_budget_changes(uow, user_id)
     await uow.db.months.update_many(
         {"user_id": user_id, "month": {"$gte": from_month}, "budgets": {"$exists": True}},
         {"$unset": {"budgets": ""}},
@@ -135,10 +133,8 @@ async def budgets_changed(uow: UnitOfWork, user_id: str, from_month: str) -> Non
     )
 
 
-async def _touch_budget_changes(uow: UnitOfWork, user_id: str) -> None:
-    await uow.db.budget_changes.update_one(
-        {"_id": user_id}, {"$inc": {"changes": 1}}, upsert=True, session=uow.session
-    )
+def _touch_budget_changes(uow: UnitOfWork, user_id: str) -> None:
+    uow.queue_update(uow.db.budget_changes, {"_id": user_id}, {"$inc": {"changes": 1}}, upsert=True)
 
 
 async def read_month(

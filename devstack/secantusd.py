@@ -68,6 +68,11 @@ And two more (2026-12-07):
   0.2 s, a category with a minimum amount 1.7 s -> 0.5 s (the list's aggregation: 2.24 -> 0.26
   and 1.74 -> 0.44 s).
 
+And one (2026-12-07, later): **a transaction could not begin with ``bulkWrite``.** Its first
+statement carries the transaction's ``readConcern``, which mongod takes on every command and
+SecantusDB's ``bulkWrite`` refused as an unknown field; a unit of work whose writes are all
+queued (``shared.uow``) begins that way.
+
 The fixes reach into SecantusDB's internals, so they are applied to the version they were made
 for only; another version is refused (check whether it still needs them, then change
 ``PATCHED_VERSION``). A real ``mongod`` needs none of this (``MONGODB_URL``).
@@ -105,7 +110,10 @@ def release_cursors(cursors: dict[Any, Any]) -> None:
 
 
 def patch() -> None:
-    from secantus import server, sessions, storage, transactions
+    from secantus import commands, server, sessions, storage, transactions
+
+    # A transaction's first statement carries its readConcern; bulkWrite refused it.
+    commands._BULK_WRITE_KNOWN_FIELDS = commands._BULK_WRITE_KNOWN_FIELDS | {"readConcern"}
 
     dispatch: Callable[[dict[str, Any], Any], dict[str, Any]] = server.dispatch
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -109,8 +109,9 @@ async def change(
     added: Iterable[Mapping[str, Any]] = (),
 ) -> None:
     """Takes ``removed`` expenses (as they were) out of the tally and puts ``added`` ones in,
-    in ``uow``: one write to one shard per year touched (one round trip), none if nothing
-    counted changed (a new description, say)."""
+    in ``uow``: one write to one shard per year touched, queued (it goes with the unit of
+    work's other writes in one round trip), none if nothing counted changed (a new
+    description, say)."""
     delta: Counter[tuple[int, str]] = Counter()
     for doc in added:
         delta.update(contribution(doc))
@@ -125,15 +126,13 @@ async def change(
     shard = _shard.get()
     if shard is None:
         shard = random.randrange(SHARDS)  # noqa: S311 - spreading, not secret
-    updates = [
-        UpdateOne(
+    for year, incs in by_year.items():
+        uow.queue_update(
+            uow.db[COLLECTION],
             {"_id": f"{user_id}:{year}:{shard}"},
             {"$inc": incs, "$set": {"user_id": user_id, "year": year}},
             upsert=True,
         )
-        for year, incs in by_year.items()
-    ]
-    await uow.db[COLLECTION].bulk_write(updates, ordered=False, session=uow.session)
 
 
 async def mark_counted(uow: UnitOfWork, user_id: str) -> None:

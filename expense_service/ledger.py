@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from expense_service import counts
 from expense_service.csv_io import Entry
@@ -214,23 +214,20 @@ class Ledger:
             doc = expense_document(user_id, expense_id, fields)
 
             async def write(uow: UnitOfWork, doc: Document = doc) -> None:
-                if key_id is not None:
-                    try:
-                        await uow.db.idempotency_keys.insert_one(
-                            {
-                                "_id": key_id,
-                                "user_id": user_id,
-                                "request_hash": request_hash,
-                                "expense_id": doc["_id"],
-                                "created_at": utcnow(),
-                            },
-                            session=uow.session,
-                        )
-                    except DuplicateKeyError:
-                        raise _KeyTakenError from None
+                # One round trip for the writes (queued) and one for the commit; a first
+                # expense also marks the profile, which must match.
                 if not profile.get("has_data"):
                     await mark_has_data(uow, user_id, profile["currency"])
-                await uow.db.expenses.insert_one(doc, session=uow.session)
+                if key_id is not None:
+                    key = {
+                        "_id": key_id,
+                        "user_id": user_id,
+                        "request_hash": request_hash,
+                        "expense_id": doc["_id"],
+                        "created_at": utcnow(),
+                    }
+                    uow.queue_insert(uow.db.idempotency_keys, key, on_duplicate=_KeyTakenError)
+                uow.queue_insert(uow.db.expenses, doc)
                 await counts.change(uow, user_id, added=[doc])
                 uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
 

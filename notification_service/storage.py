@@ -85,7 +85,7 @@ async def add_notification(
         "created_at": utcnow(),
         "read_at": None,
     }
-    await uow.db.notifications.insert_one(doc, session=uow.session)
+    uow.queue_insert(uow.db.notifications, doc)
     # Open live streams (in any notification_service process) learn of it from this event.
     uow.emit(
         NotificationCreated(notification_id=doc["_id"], seq=doc["seq"], kind=kind),
@@ -109,7 +109,8 @@ async def queue_email(
     commit (the mailer's wake-up: mailer.EmailRelay sends it at once)."""
     uow.after_commit(queued)
     now = utcnow()
-    await uow.db.emails.insert_one(
+    uow.queue_insert(
+        uow.db.emails,
         {
             "_id": source_event,
             "user_id": user_id,
@@ -122,5 +123,4 @@ async def queue_email(
             "created_at": now,
             "available_at": now,
         },
-        session=uow.session,
     )

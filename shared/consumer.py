@@ -1,9 +1,10 @@
 """Idempotent consumption: each event's effects and its "processed" mark commit together.
 
-A handler runs inside a unit of work whose first write records the event id in
-``processed_events``. A redelivered event finds its id there and is acknowledged without running
-the handler again; two concurrent deliveries of one event collide on that write and one of them
-aborts. Handlers may emit events of their own through the same unit of work (outbox).
+A handler runs inside a unit of work whose first queued write records the event id in
+``processed_events`` (sent with the handler's own queued writes when it is done). A redelivered
+event collides with its id there: its work rolls back and it is acknowledged as a duplicate; two
+concurrent deliveries of one event collide on that write and one of them rolls back. Handlers
+may emit events of their own through the same unit of work (outbox).
 
 Failures: a message that is not a valid envelope is rejected straight to the dead-letter queue; a
 handler error is requeued, and the queue's delivery limit dead-letters it if it keeps failing.
@@ -24,7 +25,6 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from shared.events import EventEnvelope, EventType, Payload
 from shared.log import new_request_id, request_id_var
@@ -220,17 +220,16 @@ class IdempotentConsumer:
             return True
 
         async def once(uow: UnitOfWork) -> None:
-            try:
-                await uow.db.processed_events.insert_one(
-                    {
-                        "_id": envelope.id,
-                        "type": envelope.type.value,
-                        "processed_at": datetime.now(UTC),
-                    },
-                    session=uow.session,
-                )
-            except DuplicateKeyError:
-                raise _AlreadyProcessedError from None
+            # Queued first, written with the handler's queued writes when it is done: no round
+            # trip of its own. A repeat finds the id there and the whole work rolls back.
+            processed = {
+                "_id": envelope.id,
+                "type": envelope.type.value,
+                "processed_at": datetime.now(UTC),
+            }
+            uow.queue_insert(
+                uow.db.processed_events, processed, on_duplicate=_AlreadyProcessedError
+            )
             await handler(payload, EventContext.of(envelope), uow)
 
         try:

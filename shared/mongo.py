@@ -32,6 +32,23 @@ def utcnow() -> datetime:
 # next failed operation (which re-checks at once) rather than up to 10 s sooner by a heartbeat.
 MONITORING: dict[str, Any] = {"heartbeatfrequencyms": 60_000, "servermonitoringmode": "poll"}
 
+# MongoDB 8.0's wire version: the first with ``bulkWrite`` across collections, in which a unit of
+# work sends its writes and outbox entries together (shared.uow).
+CLIENT_BULK_WRITE_WIRE_VERSION = 25
+
+
+class UnsupportedServerError(Exception):
+    """The database server is too old for this project: waiting will not help."""
+
+
+def require_client_bulk_write(hello: Document) -> None:
+    version = hello.get("maxWireVersion", 0)
+    if not isinstance(version, int) or version < CLIENT_BULK_WRITE_WIRE_VERSION:
+        raise UnsupportedServerError(
+            f"MongoDB 8.0 or newer is needed (bulkWrite across collections); this server's"
+            f" wire version is {version}, 8.0's is {CLIENT_BULK_WRITE_WIRE_VERSION}"
+        )
+
 
 class Mongo:
     def __init__(self, url: str, database: str) -> None:
@@ -47,6 +64,10 @@ class Mongo:
         # its own, about 1.7 MiB kept for the life of the process, for nothing.
         linecache.clearcache()
         self.db: Database = self.client[database]
+
+    async def check_server(self) -> None:
+        """Refuses a server without what the services use (UnsupportedServerError)."""
+        require_client_bulk_write(await self.client.admin.command("hello"))
 
     async def ping(self) -> bool:
         try:

@@ -34,7 +34,7 @@ from shared.events import EventType
 from shared.health import ReadinessCheck, health_router
 from shared.log import RequestIdMiddleware, configure_logging
 from shared.metrics import MetricsMiddleware, metrics_router
-from shared.mongo import Database, IndexSetup, Mongo
+from shared.mongo import Database, IndexSetup, Mongo, UnsupportedServerError
 from shared.outbox import OutboxRelay, create_outbox_indexes
 from shared.problems import (
     UnexpectedErrorMiddleware,
@@ -139,6 +139,7 @@ def create_service_app(
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
+        await _retry_until_up("MongoDB", mongo.check_server)
         await _retry_until_up("MongoDB", lambda: _setup_indexes(mongo.db, create_indexes))
         await _retry_until_up("RabbitMQ", bus.connect)
         if revocations is not None:
@@ -218,6 +219,8 @@ async def _retry_until_up(what: str, attempt: Callable[[], Awaitable[Any]]) -> N
         try:
             await attempt()
             return
+        except UnsupportedServerError:
+            raise
         except Exception as exc:
             if loop.time() > deadline:
                 raise RuntimeError(

@@ -2,8 +2,10 @@
 
 Every write that must be atomic, in a route, a consumer or a background job, is a function of
 a ``UnitOfWork``: its ``session`` for the writes, ``emit`` for the events that go with them
-(written to the outbox in the same transaction), ``after_commit`` for what should happen once
-it has committed (waking a worker). ``Transactions.run`` retries the whole function when Mongo
+(written to the outbox in the same transaction), ``queue_insert``, ``queue_update``,
+``queue_replace`` and ``queue_delete`` for writes whose answer it does not need (sent with the
+outbox entries in one ``bulkWrite`` when the work ends), ``after_commit`` for what should happen
+once it has committed (waking a worker). ``Transactions.run`` retries the whole function when Mongo
 says the transaction may be retried (a write conflict with a concurrent transaction), so the
 function must not have effects outside the transaction except through ``after_commit``.
 """
@@ -18,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ClientBulkWriteException, DuplicateKeyError, PyMongoError, WriteError
 
 from shared.errors import UnavailableError
 from shared.events import EventEnvelope, Payload
@@ -37,14 +41,25 @@ class BusyError(UnavailableError, PyMongoError):
 
 MAX_BACKOFF_SECONDS = 0.1
 Committed = Callable[[list[Document]], None]
+QueuedWrite = InsertOne[Document] | UpdateOne | ReplaceOne[Document] | DeleteOne
+DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class _Queued:
+    write: QueuedWrite
+    on_duplicate: type[Exception] | None = None
 
 
 @dataclass
 class UnitOfWork:
     """One transaction: ``session`` for the writes, ``emit`` for the events that go with them.
 
-    Emitted events are written to the outbox in one insert when the unit of work ends, still
-    inside its transaction (an import emits thousands).
+    Emitted events are written to the outbox when the unit of work ends, still inside its
+    transaction, in one ``bulkWrite`` with the queued writes: one round trip for all of them
+    (a database round trip is the largest cost of a write here: on the embedded server a
+    transaction of three writes sent one by one took 2.8 ms, in one bulkWrite 1.8 ms, and
+    half the client's CPU).
     """
 
     session: AsyncClientSession
@@ -52,6 +67,51 @@ class UnitOfWork:
     producer: str
     emitted: list[EventEnvelope] = field(default_factory=list)
     committed: list[Callable[[], None]] = field(default_factory=list)
+    queued: list[_Queued] = field(default_factory=list)
+
+    def queue_insert(
+        self,
+        collection: AsyncCollection[Document],
+        document: Document,
+        *,
+        on_duplicate: type[Exception] | None = None,
+    ) -> None:
+        """Inserts ``document`` when the work ends (see ``queue_update``). A duplicate key
+        raises ``on_duplicate`` there, when given, else DuplicateKeyError, as the insert would
+        have; either way the transaction rolls back."""
+        queued = InsertOne(document, namespace=collection.full_name)
+        self.queued.append(_Queued(queued, on_duplicate))
+
+    def queue_update(
+        self,
+        collection: AsyncCollection[Document],
+        filter: Document,
+        update: Document,
+        *,
+        upsert: bool = False,
+    ) -> None:
+        """Updates one document when the work ends, in the transaction, in order with the other
+        queued writes and before the outbox entries. For a write whose answer the work does not
+        need and that nothing in the work reads back (it would not see it yet); an error fails
+        the unit of work as the write itself would have."""
+        queued = UpdateOne(filter, update, upsert=upsert, namespace=collection.full_name)
+        self.queued.append(_Queued(queued))
+
+    def queue_replace(
+        self,
+        collection: AsyncCollection[Document],
+        filter: Document,
+        replacement: Document,
+        *,
+        upsert: bool = False,
+    ) -> None:
+        """Replaces one document when the work ends (see ``queue_update``)."""
+        queued = ReplaceOne(filter, replacement, upsert=upsert, namespace=collection.full_name)
+        self.queued.append(_Queued(queued))
+
+    def queue_delete(self, collection: AsyncCollection[Document], filter: Document) -> None:
+        """Deletes one matching document when the work ends (see ``queue_update``)."""
+        self.queued.append(_Queued(DeleteOne(filter, namespace=collection.full_name)))
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Runs ``callback`` once the transaction has committed (e.g. to wake a worker that
@@ -64,11 +124,41 @@ class UnitOfWork:
         return envelope
 
     async def flush(self, claim: str | None = None) -> list[Document]:
-        """Writes the emitted events as outbox entries; returns those entries. With ``claim``
-        (this process runs a relay, which publishes them the moment this commits) they are
-        written already claimed by it, their lease running, so the relay need not claim them:
-        should the process die first, the lease runs out and any relay's sweep takes them.
-        Without, they are pending, for a sweep."""
+        """Writes the queued writes, then the emitted events as outbox entries, in one round
+        trip; returns the entries. With ``claim`` (this process runs a relay, which publishes
+        them the moment this commits) they are written already claimed by it, their lease
+        running, so the relay need not claim them: should the process die first, the lease
+        runs out and any relay's sweep takes them. Without, they are pending, for a sweep."""
+        entries = self._outbox_entries(claim)
+        writes = [queued.write for queued in self.queued]
+        writes += [InsertOne(entry, namespace=self.db.outbox.full_name) for entry in entries]
+        if writes:
+            try:
+                await self.db.client.bulk_write(writes, session=self.session, ordered=True)
+            except ClientBulkWriteException as exc:
+                raise self._as_single_write_error(exc) from None
+        return entries
+
+    def _as_single_write_error(self, exc: ClientBulkWriteException) -> Exception:
+        """The error the write that failed would have raised alone: what callers and
+        ``Transactions.run`` already know (a write conflict's TransientTransactionError label
+        is on the command's error, not on the bulk write's)."""
+        if isinstance(exc.error, PyMongoError):
+            return exc.error
+        # Ordered, it stops at the first failed write: at most one, a document (the property
+        # ``write_errors`` is annotated otherwise).
+        failed: Document = (exc.details.get("writeErrors") or [{}])[0]
+        index, code = failed.get("idx", -1), failed.get("code")
+        if code == DUPLICATE_KEY:
+            queued = self.queued[index] if 0 <= index < len(self.queued) else None
+            on_duplicate = queued.on_duplicate if queued is not None else None
+            if on_duplicate is not None:
+                error: Exception = on_duplicate()
+                return error
+            return DuplicateKeyError(failed.get("errmsg", "duplicate key"), code, failed)
+        return WriteError(failed.get("errmsg", "write failed"), code, failed)
+
+    def _outbox_entries(self, claim: str | None) -> list[Document]:
         if not self.emitted:
             return []
         now = datetime.now(UTC)
@@ -91,8 +181,6 @@ class UnitOfWork:
             }
             for envelope in self.emitted
         ]
-        # insert_many adds nothing to the dicts here: every entry already has its _id.
-        await self.db.outbox.insert_many(entries, ordered=True, session=self.session)
         return entries
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import wiredtiger
-from pymongo import MongoClient
+from pymongo import InsertOne, MongoClient, UpdateOne
 from pymongo.errors import DuplicateKeyError, OperationFailure
-from secantus import server, sessions, storage, transactions
+from pymongo.read_concern import ReadConcern
+from secantus import commands, server, sessions, storage, transactions
 
 from devstack import secantusd
 from devstack.stack import Stack, wait_for
@@ -28,12 +29,15 @@ PATCHED_CLASSES = (storage.Storage, transactions.TransactionRegistry, sessions.S
 
 @pytest.fixture
 def restored() -> Iterator[None]:
-    """Whatever a test patches into SecantusDB is undone after it: the server's dispatch and
-    every method of the store and of the transaction and session registries, as they were."""
+    """Whatever a test patches into SecantusDB is undone after it: the server's dispatch, the
+    fields bulkWrite takes, and every method of the store and of the transaction and session
+    registries, as they were."""
     dispatch = server.dispatch
+    bulk_write_fields = commands._BULK_WRITE_KNOWN_FIELDS
     methods = {cls: dict(vars(cls)) for cls in PATCHED_CLASSES}
     yield
     server.dispatch = dispatch
+    commands._BULK_WRITE_KNOWN_FIELDS = bulk_write_fields
     for cls, before in methods.items():
         for name, method in before.items():
             if vars(cls)[name] is not method:
@@ -513,6 +517,28 @@ def test_a_catalogue_change_is_seen_by_the_next_command(
     assert client.db.capped.options() == {"capped": True, "size": 4096}
     assert client.db.command("profile", 2)["was"] == 0
     assert client.db.command("profile", -1)["was"] == 2
+
+
+def test_a_transaction_may_begin_with_a_bulk_write(
+    served: tuple[MongoClient[Any], list[str]],
+) -> None:
+    """Its first statement carries the transaction's readConcern, which SecantusDB's bulkWrite
+    refused (IDLUnknownField): a unit of work whose writes are all queued begins so."""
+    client, _ = served
+    client.db.tally.insert_one({"_id": "u", "n": 1})
+    with (
+        client.start_session() as session,
+        session.start_transaction(read_concern=ReadConcern("snapshot")),
+    ):
+        client.bulk_write(
+            [
+                InsertOne({"_id": 1}, namespace="db.expenses"),
+                UpdateOne({"_id": "u"}, {"$inc": {"n": 1}}, namespace="db.tally"),
+            ],
+            session=session,
+        )
+    assert client.db.expenses.find_one() == {"_id": 1}
+    assert client.db.tally.find_one() == {"_id": "u", "n": 2}
 
 
 @pytest.mark.parametrize("commit", [True, False])

@@ -1,0 +1,137 @@
+"""The unit of work's queued writes, against a real Mongo-wire server: one round trip with the
+outbox entries, errors as the single write would have raised them, and nothing half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.errors import DuplicateKeyError
+
+from shared.events import UserDeleted
+from shared.mongo import Document, Mongo, UnsupportedServerError, require_client_bulk_write
+from shared.outbox import create_outbox_indexes
+from shared.uow import Transactions, UnitOfWork
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def watched(mongo_url: str) -> AsyncIterator[tuple[Mongo, Commands]]:
+    """A service's Mongo on a database of its own, every command it sends recorded."""
+    commands = Commands()
+    mongo = Mongo(mongo_url, f"test_{uuid.uuid4().hex[:8]}")
+    await mongo.close()
+    mongo.client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[commands])
+    mongo.db = mongo.client[mongo.db.name]
+    await create_outbox_indexes(mongo.db)
+    yield mongo, commands
+    await mongo.client.drop_database(mongo.db.name)
+    await mongo.close()
+
+
+class KeyTakenError(Exception):
+    pass
+
+
+async def test_queued_writes_and_outbox_entries_go_in_one_round_trip(
+    watched: tuple[Mongo, Commands],
+) -> None:
+    mongo, commands = watched
+    db = mongo.db
+    await db.things.insert_many([{"_id": "old", "n": 1}, {"_id": "gone"}])
+    transactions = Transactions(mongo, producer="tests")
+
+    async def work(uow: UnitOfWork) -> None:
+        await uow.db.log.insert_one({"_id": "sent at once"}, session=uow.session)
+        uow.queue_insert(uow.db.things, {"_id": "new", "n": 1})
+        uow.queue_update(uow.db.things, {"_id": "old"}, {"$inc": {"n": 1}})
+        uow.queue_update(uow.db.tally, {"_id": "u"}, {"$inc": {"n": 5}}, upsert=True)
+        uow.queue_replace(uow.db.things, {"_id": "new"}, {"n": 7})
+        uow.queue_delete(uow.db.things, {"_id": "gone"})
+        uow.emit(UserDeleted(user_id="u"), user_id="u")
+
+    commands.names.clear()
+    await transactions.run(work)
+    assert commands.names == ["insert", "bulkWrite", "commitTransaction"]
+    things = {doc["_id"]: doc.get("n") async for doc in db.things.find()}
+    assert things == {"old": 2, "new": 7}  # in order: inserted, then replaced
+    assert await db.tally.find_one() == {"_id": "u", "n": 5}
+    outbox = [doc async for doc in db.outbox.find()]
+    assert [entry["envelope"]["type"] for entry in outbox] == ["user.deleted"]
+    assert await db.log.count_documents({}) == 1
+
+
+@pytest.mark.parametrize("own_error", [True, False])
+async def test_a_queued_duplicate_raises_as_the_insert_would_and_leaves_nothing(
+    watched: tuple[Mongo, Commands], own_error: bool
+) -> None:
+    mongo, _ = watched
+    db = mongo.db
+    await db.keys.insert_one({"_id": "taken"})
+    transactions = Transactions(mongo, producer="tests")
+
+    async def work(uow: UnitOfWork) -> None:
+        await uow.db.log.insert_one({"_id": "written first"}, session=uow.session)
+        uow.queue_update(uow.db.tally, {"_id": "u"}, {"$inc": {"n": 1}}, upsert=True)
+        uow.queue_insert(
+            uow.db.keys, {"_id": "taken"}, on_duplicate=KeyTakenError if own_error else None
+        )
+        uow.queue_insert(uow.db.keys, {"_id": "after it"})
+        uow.emit(UserDeleted(user_id="u"), user_id="u")
+
+    with pytest.raises(KeyTakenError if own_error else DuplicateKeyError):
+        await transactions.run(work)
+    for name in ("log", "tally", "outbox"):
+        assert await db[name].count_documents({}) == 0, name
+    assert [doc["_id"] async for doc in db.keys.find()] == ["taken"]
+
+
+async def test_a_queued_write_that_conflicts_is_retried_with_its_unit_of_work(
+    watched: tuple[Mongo, Commands],
+) -> None:
+    """A write conflict on a queued write carries TransientTransactionError as the write alone
+    would (on the command's error, inside the bulk write's), so the work runs again."""
+    mongo, _ = watched
+    db = mongo.db
+    await db.tally.insert_one({"_id": "u", "n": 0})
+    transactions = Transactions(mongo, producer="tests")
+    read: list[Document | None] = []
+    written_meanwhile = asyncio.Event()
+
+    async def work(uow: UnitOfWork) -> None:
+        read.append(await uow.db.tally.find_one({"_id": "u"}, session=uow.session))
+        uow.queue_update(uow.db.tally, {"_id": "u"}, {"$inc": {"n": 1}})
+        if len(read) == 1:
+            # Another writer changes the document after this transaction's snapshot began.
+            await db.tally.update_one({"_id": "u"}, {"$inc": {"n": 10}})
+            written_meanwhile.set()
+
+    await transactions.run(work)
+    assert written_meanwhile.is_set()
+    assert read == [{"_id": "u", "n": 0}, {"_id": "u", "n": 10}]  # the second attempt saw it
+    assert await db.tally.find_one({"_id": "u"}) == {"_id": "u", "n": 11}
+
+
+def test_a_server_older_than_mongodb_8_is_refused_with_why() -> None:
+    require_client_bulk_write({"maxWireVersion": 25})  # 8.0
+    require_client_bulk_write({"maxWireVersion": 27})
+    with pytest.raises(UnsupportedServerError, match=r"MongoDB 8\.0 or newer.*wire version is 21"):
+        require_client_bulk_write({"maxWireVersion": 21})  # 7.0
+    with pytest.raises(UnsupportedServerError):
+        require_client_bulk_write({})
