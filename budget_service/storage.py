@@ -77,7 +77,9 @@ async def lock_month(
     uow: UnitOfWork, user_id: str, month: str, deltas: Mapping[str, int] | None = None
 ) -> Document:
     """Takes the month (see the module's ``writes``), adds ``deltas`` (category -> cents) to its
-    spending, and returns the month as it now stands; one round trip."""
+    spending, and returns the month as it now stands; one round trip. Writes queued on ``uow``
+    are not in it yet (budgets_of's copy, evaluate's alert marks): take a month once per unit of
+    work, before those."""
     increments = {"writes": 1} | {
         f"spent.{spent_field(category)}": cents
         for category, cents in (deltas or {}).items()
