@@ -78,8 +78,9 @@ async def lock_month(
 ) -> Document:
     """Takes the month (see the module's ``writes``), adds ``deltas`` (category -> cents) to its
     spending, and returns the month as it now stands; one round trip. Writes queued on ``uow``
-    are not in it yet (budgets_of's copy, evaluate's alert marks): take a month once per unit of
-    work, before those."""
+    are not in it yet (budgets_of's copy, evaluate's alert marks): once one is queued on a
+    month, do not take that month again in the same unit of work, nor write it directly (the
+    queued write would land after)."""
     increments = {"writes": 1} | {
         f"spent.{spent_field(category)}": cents
         for category, cents in (deltas or {}).items()

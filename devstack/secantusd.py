@@ -640,13 +640,13 @@ def main() -> int:
 
     build = server.SecantusDBServer.__init__
 
-    def with_lifetime(self: Any, *args: Any, **kwargs: Any) -> None:
+    def built_as_launched(self: Any, *args: Any, **kwargs: Any) -> None:
         build(self, *args, **kwargs, transaction_lifetime_seconds=ours.transaction_lifetime_seconds)
         # Written only for change streams, which nothing here opens (live notifications come
         # through RabbitMQ): an oplog entry, encoded and stored, for every document written.
         self.storage.enable_oplog = False
 
-    server.SecantusDBServer.__init__ = with_lifetime
+    server.SecantusDBServer.__init__ = built_as_launched
     result: int = cli.main()
     return result
 

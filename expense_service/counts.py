@@ -102,7 +102,7 @@ def contribution(doc: Mapping[str, Any]) -> Counter[tuple[int, str]]:
     )
 
 
-async def change(
+def change(
     uow: UnitOfWork,
     user_id: str,
     removed: Iterable[Mapping[str, Any]] = (),

@@ -228,7 +228,7 @@ class Ledger:
                     }
                     uow.queue_insert(uow.db.idempotency_keys, key, on_duplicate=_KeyTakenError)
                 uow.queue_insert(uow.db.expenses, doc)
-                await counts.change(uow, user_id, added=[doc])
+                counts.change(uow, user_id, added=[doc])
                 uow.emit(ExpenseCreated(**snapshot(doc)), user_id=user_id)
 
             try:
@@ -292,7 +292,7 @@ class Ledger:
             )
             if doc is None:
                 raise not_found(expense_id)
-            await counts.change(uow, user_id, removed=[doc])
+            counts.change(uow, user_id, removed=[doc])
             gone = {**doc, "version": doc["version"] + 1}
             uow.emit(ExpenseDeleted(**snapshot(gone)), user_id=user_id)
 
@@ -317,7 +317,7 @@ class Ledger:
             ):
                 before.append(doc)
                 after.append(await apply_change(uow, doc, {"category": move_to}, count=False))
-            await counts.change(uow, user_id, removed=before, added=after)  # one write for all
+            counts.change(uow, user_id, removed=before, added=after)  # one write for all
             moved = len(after)
             # Recurring rules file their future occurrences there too.
             await uow.db.recurring.update_many(
@@ -474,7 +474,7 @@ class Ledger:
         if docs:
             await uow.db.import_fingerprints.insert_many(fingerprints, session=uow.session)
             await uow.db.expenses.insert_many(docs, session=uow.session)
-            await counts.change(uow, user_id, added=docs)
+            counts.change(uow, user_id, added=docs)
             if self.suggester is not None:
                 # Learnt here, with the batch, not from its event: a job's batches come one
                 # after another, while events of big batches, handled beside everyone else's,
@@ -565,7 +565,7 @@ async def apply_change(
     if result.matched_count != 1:
         raise not_found(current["_id"])
     if count:
-        await counts.change(uow, current["user_id"], removed=[current], added=[updated])
+        counts.change(uow, current["user_id"], removed=[current], added=[updated])
     uow.emit(
         ExpenseUpdated(**snapshot(updated), previous=snapshot(current)),
         user_id=current["user_id"],

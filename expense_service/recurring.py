@@ -396,7 +396,7 @@ class RecurringRules:
             for index, when in batch
         ]
         await uow.db.expenses.insert_many(docs, session=uow.session)
-        await counts.change(uow, user_id, added=docs)
+        counts.change(uow, user_id, added=docs)
         if len(docs) == 1:
             uow.emit(ExpenseCreated(**snapshot(docs[0])), user_id=user_id)
         else:  # a catch-up: one event for the batch, as an import's (consumers apply it in bulk)

@@ -61,7 +61,7 @@ async def on_threshold_reached(
         if profile is None:
             raise LookupError(f"profile of {user_id} not known yet")  # retried shortly
         subject, text, markup = alert_email(title, body)
-        await queue_email(
+        queue_email(
             uow, user_id, profile["email"], subject, text, markup, event.id, queued=mailer.wake
         )
 
@@ -95,7 +95,7 @@ async def on_digest(
         if profile is None:
             return  # the account is being deleted
         subject, text, markup = alert_email(title, body)
-        await queue_email(
+        queue_email(
             uow, user_id, profile["email"], subject, text, markup, event.id, queued=mailer.wake
         )
 
@@ -132,7 +132,7 @@ async def on_reset_requested(
             )
         return
     subject, text, markup = reset_email(reset.reset_url, reset.expires_at)
-    await queue_email(
+    queue_email(
         uow, reset.user_id, reset.email, subject, text, markup, event.id, queued=mailer.wake
     )
 

@@ -94,7 +94,7 @@ async def add_notification(
     return doc
 
 
-async def queue_email(
+def queue_email(
     uow: UnitOfWork,
     user_id: str,
     to: str,

@@ -3,8 +3,9 @@
 A handler runs inside a unit of work whose first queued write records the event id in
 ``processed_events`` (sent with the handler's own queued writes when it is done). A redelivered
 event collides with its id there: its work rolls back and it is acknowledged as a duplicate; two
-concurrent deliveries of one event collide on that write and one of them rolls back. Handlers
-may emit events of their own through the same unit of work (outbox).
+concurrent deliveries of one event collide on that write and one of them rolls back. A repeat
+whose handler fails before its mark is written is acknowledged all the same. Handlers may emit
+events of their own through the same unit of work (outbox).
 
 Failures: a message that is not a valid envelope is rejected straight to the dead-letter queue; a
 handler error is requeued, and the queue's delivery limit dead-letters it if it keeps failing.
@@ -236,7 +237,18 @@ class IdempotentConsumer:
             await self._transactions.run(once, attempts=30)
         except (_AlreadyProcessedError, StaleEventError):
             return False
+        except Exception:
+            # The mark is written after the handler, so a repeat's handler runs first and may
+            # fail where the first delivery did not (its user deleted since, say): a repeat is
+            # still a repeat, acknowledged, not requeued until it is dead-lettered.
+            if await self._processed(envelope.id):
+                return False
+            raise
         return True
+
+    async def _processed(self, event_id: str) -> bool:
+        found = await self._transactions.db.processed_events.find_one({"_id": event_id}, {"_id": 1})
+        return found is not None
 
 
 async def replace_if_newer(

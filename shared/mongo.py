@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import linecache
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, DeleteOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ClientBulkWriteException, OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -66,8 +68,22 @@ class Mongo:
         self.db: Database = self.client[database]
 
     async def check_server(self) -> None:
-        """Refuses a server without what the services use (UnsupportedServerError)."""
+        """Refuses a server without what the services use (UnsupportedServerError): one that
+        says it is older than 8.0, or an 8.0 that still refuses ``bulkWrite`` (upgraded from
+        7.0, its featureCompatibilityVersion not raised yet), asked with a delete of nothing."""
         require_client_bulk_write(await self.client.admin.command("hello"))
+        outbox = self.db.outbox.full_name
+        nothing = DeleteOne({"_id": f"check-{uuid.uuid4().hex}"}, namespace=outbox)
+        try:
+            await self.client.bulk_write([nothing])
+        except ClientBulkWriteException as exc:
+            if isinstance(exc.error, OperationFailure):
+                raise UnsupportedServerError(
+                    f"the server refused bulkWrite across collections ({exc.error}): MongoDB 8.0"
+                    " with featureCompatibilityVersion 8.0 is needed, and readWrite on the"
+                    " service's database"
+                ) from exc
+            raise
 
     async def ping(self) -> bool:
         try:

@@ -79,8 +79,8 @@ class UnitOfWork:
         """Inserts ``document`` when the work ends (see ``queue_update``). A duplicate key
         raises ``on_duplicate`` there, when given, else DuplicateKeyError, as the insert would
         have; either way the transaction rolls back."""
-        queued = InsertOne(document, namespace=collection.full_name)
-        self.queued.append(_Queued(queued, on_duplicate))
+        write = InsertOne(document, namespace=collection.full_name)
+        self.queued.append(_Queued(write, on_duplicate))
 
     def queue_update(
         self,
@@ -94,8 +94,8 @@ class UnitOfWork:
         queued writes and before the outbox entries. For a write whose answer the work does not
         need and that nothing in the work reads back (it would not see it yet); an error fails
         the unit of work as the write itself would have."""
-        queued = UpdateOne(filter, update, upsert=upsert, namespace=collection.full_name)
-        self.queued.append(_Queued(queued))
+        write = UpdateOne(filter, update, upsert=upsert, namespace=collection.full_name)
+        self.queued.append(_Queued(write))
 
     def queue_replace(
         self,
@@ -106,12 +106,13 @@ class UnitOfWork:
         upsert: bool = False,
     ) -> None:
         """Replaces one document when the work ends (see ``queue_update``)."""
-        queued = ReplaceOne(filter, replacement, upsert=upsert, namespace=collection.full_name)
-        self.queued.append(_Queued(queued))
+        write = ReplaceOne(filter, replacement, upsert=upsert, namespace=collection.full_name)
+        self.queued.append(_Queued(write))
 
     def queue_delete(self, collection: AsyncCollection[Document], filter: Document) -> None:
         """Deletes one matching document when the work ends (see ``queue_update``)."""
-        self.queued.append(_Queued(DeleteOne(filter, namespace=collection.full_name)))
+        write = DeleteOne(filter, namespace=collection.full_name)
+        self.queued.append(_Queued(write))
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Runs ``callback`` once the transaction has committed (e.g. to wake a worker that
@@ -136,25 +137,27 @@ class UnitOfWork:
             try:
                 await self.db.client.bulk_write(writes, session=self.session, ordered=True)
             except ClientBulkWriteException as exc:
-                raise self._as_single_write_error(exc) from None
+                error = self._as_single_write_error(exc)
+                raise error from (None if error is exc.error else exc)
         return entries
 
     def _as_single_write_error(self, exc: ClientBulkWriteException) -> Exception:
         """The error the write that failed would have raised alone: what callers and
         ``Transactions.run`` already know (a write conflict's TransientTransactionError label
         is on the command's error, not on the bulk write's)."""
-        if isinstance(exc.error, PyMongoError):
+        if isinstance(exc.error, Exception):
             return exc.error
         # Ordered, it stops at the first failed write: at most one, a document (the property
         # ``write_errors`` is annotated otherwise).
-        failed: Document = (exc.details.get("writeErrors") or [{}])[0]
+        write_errors: list[Document] = exc.details.get("writeErrors") or []
+        if not write_errors:
+            return exc
+        failed = write_errors[0]
         index, code = failed.get("idx", -1), failed.get("code")
         if code == DUPLICATE_KEY:
             queued = self.queued[index] if 0 <= index < len(self.queued) else None
-            on_duplicate = queued.on_duplicate if queued is not None else None
-            if on_duplicate is not None:
-                error: Exception = on_duplicate()
-                return error
+            if queued is not None and queued.on_duplicate is not None:
+                return queued.on_duplicate()
             return DuplicateKeyError(failed.get("errmsg", "duplicate key"), code, failed)
         return WriteError(failed.get("errmsg", "write failed"), code, failed)
 
@@ -194,6 +197,10 @@ class Transactions:
         # The claim this process's entries are written with: one per process, so the relay
         # marks a batch of several commits sent in one write.
         self._claim = uuid.uuid4().hex
+
+    @property
+    def db(self) -> Database:
+        return self._mongo.db
 
     async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 20) -> T:
         """``work`` in one transaction, retried up to ``attempts`` times on a transient error

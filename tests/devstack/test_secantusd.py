@@ -635,8 +635,10 @@ def test_a_connection_waits_for_its_next_command_with_no_cursor_positioned(
 
 def test_the_launchers_server_writes_no_oplog_and_still_takes_transactions(tmp_path: Path) -> None:
     """Nothing opens a change stream, so the launcher turns off the oplog entry SecantusDB wrote
-    with every document (a 10,000-row import: 8.3-12.5 s with it, 6.8-7.8 without). It still
-    says it is a replica set, which transactions need."""
+    with every document (a 10,000-row import: 8.3-12.5 s with it, 6.8-7.8 without). What is
+    checked is the switch (with it off, SecantusDB's ``_emit_oplog`` returns at once and
+    ``local.oplog.rs`` is not shown); the server still says it is a replica set, which
+    transactions need."""
     stack = Stack(data_dir=tmp_path, mongo_port=free_port())
     client: MongoClient[Any] = MongoClient(stack.start_mongo())
     try:

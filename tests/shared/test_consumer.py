@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aio_pika
+import pytest
 
 from shared.consumer import EventContext, IdempotentConsumer, on, replace_if_newer
 from shared.events import EventEnvelope, UserDeleted, UserTokensRevoked
@@ -143,3 +144,27 @@ async def test_a_stale_event_found_on_writing_leaves_nothing_written(parts: Part
     assert handled == [True, False, False, True]
     assert await parts.mongo.db.projection.find_one({"_id": "u1"}) == {"_id": "u1", "version": 3}
     assert await parts.mongo.db.effects.find_one({"_id": "writes"}) == {"_id": "writes", "n": 2}
+
+
+async def test_a_repeat_whose_handler_fails_is_still_a_repeat(parts: Parts) -> None:
+    """The processed mark goes with the handler's writes, after it: a repeat's handler runs,
+    and may fail where the first delivery did not (here: the profile it needs is gone). It is
+    acknowledged as a duplicate, not requeued until it is dead-lettered; a first delivery that
+    fails still fails."""
+    profiles = {"u1"}
+
+    async def notify(deleted: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
+        if deleted.user_id not in profiles:
+            raise LookupError(f"profile of {deleted.user_id} not known")
+        uow.queue_update(uow.db.effects, {"_id": "sent"}, {"$inc": {"n": 1}}, upsert=True)
+
+    consumer = IdempotentConsumer(parts.transactions, [on(UserDeleted, notify)])
+    envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
+    assert await consumer.handle(envelope) is True
+    profiles.clear()
+    assert await consumer.handle(envelope) is False
+    never_handled = EventEnvelope.of(UserDeleted(user_id="u2"), producer="tests", user_id="u2")
+    with pytest.raises(LookupError):
+        await consumer.handle(never_handled)
+    assert await parts.mongo.db.effects.find_one({"_id": "sent"}) == {"_id": "sent", "n": 1}
+    assert await parts.mongo.db.processed_events.count_documents({}) == 1
