@@ -15,9 +15,9 @@ load generator. Printed, in order:
    throughput each proxy keeps;
 4. POST /api/expenses, sequential, p50: back to back (the consumers of the last ones still at
    work beside it), and each on a quiet stack (by httpx's client and aiohttp's in turn: the
-   difference is the client's); and the database's floor for it: the commands one
-   POST makes (a profile read, a transaction of three writes), replayed alone by a bare client
-   on collections with the same indexes;
+   difference is the client's); and the database's floor for it: the commands one POST makes
+   (a profile read, a transaction of three writes in one bulkWrite), replayed alone by a bare
+   client on collections with the same indexes;
 5. database operations per expense end to end (server opcounters around 200 expenses, once
    every consumer has settled), and per second with the stack idle;
 6. alert lag (expense answered -> notification stored) at 10, 50 and 100 expenses/s, and the
