@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.middleware import Middleware
 
 from gateway.events import HANDLERS
 from gateway.openapi import OpenApiMerger
@@ -74,13 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=HANDLERS,
         emits_events=False,
         extra_lifespan=extra,
+        lane=ProxyLane,  # /api/* skips the router
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
     )
-    # Innermost of the middleware (add_middleware would make it the outermost): /api/* skips
-    # the router, while request ids, metrics and the 500 problem still wrap it.
-    app.user_middleware.append(Middleware(ProxyLane))
     app.mount(DOCS_ASSETS_PATH, swagger_assets(), name="docs-assets")
     # Last, so that every API and operations route is matched before the web app's fallback.
     app.include_router(web_router(WebApp(settings.web_dir or WEB_DIST)))

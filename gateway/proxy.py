@@ -33,9 +33,10 @@ from gateway.upstream import (
     UpstreamStaleConnectionError,
     UpstreamTimeoutError,
 )
-from shared.auth import RejectedTokenError, TokenVerifier
+from shared.auth import TokenVerifier, authenticate, bearer_token
+from shared.errors import UnauthenticatedError
 from shared.log import REQUEST_ID_HEADER, request_id_var
-from shared.problems import problem
+from shared.problems import domain_problem, problem
 from shared.ratelimit import RateLimiter, RateLimitUnavailableError
 from shared.revocations import Revocations
 from shared.streaming import StreamingResponse, when_stopping
@@ -74,10 +75,6 @@ LIVE = b"text/event-stream"
 
 class BodyTooLargeError(Exception):
     pass
-
-
-def unauthorized(detail: str) -> Response:
-    return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class Proxy:
@@ -127,15 +124,12 @@ class Proxy:
         return await self._forward(request, service, raw_path, limit)
 
     async def _authenticate(self, request: Request) -> Response | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return unauthorized("Not authenticated: send 'Authorization: Bearer <access token>'")
+        token = bearer_token(request.headers.get("authorization"))
         try:
-            principal = await self._verifier.verify(token.strip())
-        except RejectedTokenError as exc:
-            return unauthorized(str(exc))
-        refusal = self._revocations.refusal(principal.user_id, principal.token_version)
-        return unauthorized(refusal) if refusal else None
+            await authenticate(token, self._verifier, self._revocations)
+        except UnauthenticatedError as exc:
+            return domain_problem(exc)
+        return None
 
     async def _limit_ip(self, request: Request) -> Response | None:
         """Requests per client address on the public auth paths. (Failed logins per account

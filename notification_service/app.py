@@ -18,7 +18,7 @@ from notification_service.digest import DigestScheduler
 from notification_service.events import build_handlers
 from notification_service.live import LiveStreams
 from notification_service.mailer import EmailRelay
-from notification_service.routes import router, webhooks
+from notification_service.routes import StreamLane, router, webhooks
 from notification_service.settings import Settings
 from notification_service.storage import create_indexes
 from notification_service.webhooks import (
@@ -78,4 +78,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=build_handlers(mailer, show_links=development, webhooks_queued=sender.wake),
         extra_lifespan=extra,
         on_demand=OnDemand(WEBHOOK_ONLY_EVENTS, subscribed_events),
+        lane=StreamLane,  # the live stream skips the router
     )

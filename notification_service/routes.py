@@ -19,6 +19,9 @@ from fastapi import (
     status,
 )
 from pymongo import ReturnDocument
+from starlette.datastructures import Headers
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from notification_service.digest import reschedule
 from notification_service.live import LiveStreams
@@ -50,11 +53,18 @@ from notification_service.webhooks import (
     new_secret,
     resolve_checked,
 )
-from shared.auth import CurrentUser
-from shared.errors import ConflictError, InvalidError, NotFoundError, RateLimitedError
+from shared.auth import CurrentUser, authenticate, bearer_token
+from shared.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    RateLimitedError,
+    UnauthenticatedError,
+)
 from shared.events import EventType
 from shared.ids import uuid_or_no_route
 from shared.mongo import Document, utcnow
+from shared.problems import domain_problem
 from shared.service import Runtime, ServiceRuntime
 from shared.streaming import StreamingResponse
 from shared.uow import UnitOfWork
@@ -177,35 +187,78 @@ async def stream(
     Reconnecting with `Last-Event-ID` replays what came after it; without one, the stream
     starts with what arrives next. A comment line whenever 15 s pass without one keeps idle
     connections open."""
+    # What /docs shows; StreamLane answers a GET of this path before the router sees it.
+    return await live_stream(runtime, request.app.state.live_streams, user.user_id, last_event_id)
+
+
+STREAM_PATH = "/api/notifications/stream"
+STREAM_ROUTE = Route(STREAM_PATH, lambda request: None, methods=["GET"])
+
+
+class StreamLane:
+    """``GET /api/notifications/stream`` served straight from the innermost middleware, as the
+    gateway's ProxyLane serves ``/api/*``: FastAPI's router, its dependency exit stacks and
+    Starlette's exception middleware held about 10 KiB for every open stream, and a process
+    holds one stream for every open browser tab. The same rule authenticates it
+    (shared.auth.authenticate) and a refusal is the same problem; request ids, metrics and the
+    500 problem still wrap it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != STREAM_PATH or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = STREAM_ROUTE  # the metrics label, as the router would have set it
+        state = scope["app"].state
+        headers = Headers(scope=scope)
+        response: Response
+        try:
+            user = await authenticate(
+                bearer_token(headers.get("authorization")),
+                state.token_verifier,
+                state.revocations,
+            )
+        except UnauthenticatedError as exc:
+            response = domain_problem(exc)
+        else:
+            response = await live_stream(
+                state.runtime, state.live_streams, user.user_id, headers.get("last-event-id")
+            )
+        await response(scope, receive, send)
+
+
+async def live_stream(
+    runtime: ServiceRuntime, live: LiveStreams, user_id: str, last_event_id: str | None
+) -> StreamingResponse:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     notifications = runtime.db.notifications
     if last_event_id is not None and last_event_id.isdigit():
         after = int(last_event_id)
     else:
-        newest = await notifications.find_one({"user_id": user.user_id}, sort=[("seq", -1)])
+        newest = await notifications.find_one({"user_id": user_id}, sort=[("seq", -1)])
         after = newest["seq"] if newest else 0
-
-    live: LiveStreams = request.app.state.live_streams
 
     async def events() -> AsyncIterator[bytes]:
         nonlocal after
         loop = asyncio.get_running_loop()
         ping_at: float | None = None  # when the next heartbeat is due; None: from the next read
-        with live.watch(user.user_id) as woken:
+        with live.watch(user_id) as woken:
             while not live.closing:
                 woken.clear()  # before reading: a wake during the read is not lost
                 noted = live.wakes
 
                 async def read_feed(after: int = after) -> list[Document]:
                     cursor = (
-                        notifications.find({"user_id": user.user_id, "seq": {"$gt": after}})
+                        notifications.find({"user_id": user_id, "seq": {"$gt": after}})
                         .sort("seq", 1)
                         .limit(100)
                     )
                     return [doc async for doc in cursor]
 
-                docs = await live.read_after(user.user_id, after, noted, read_feed)
+                docs = await live.read_after(user_id, after, noted, read_feed)
                 for doc in docs:
                     after = doc["seq"]
                     yield sse_event(doc)

@@ -22,6 +22,7 @@ import httpx
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from shared.errors import UnauthenticatedError
 from shared.revocations import Revocations
@@ -165,25 +166,41 @@ def unauthorized(detail: str) -> UnauthenticatedError:
     return UnauthenticatedError(detail)
 
 
-async def current_principal(
-    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
+NOT_AUTHENTICATED = "Not authenticated: send 'Authorization: Bearer <access token>'"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, as FastAPI's scheme reads it."""
+    scheme, param = get_authorization_scheme_param(authorization)
+    return param if scheme.lower() == "bearer" else None
+
+
+async def authenticate(
+    token: str | None, verifier: TokenVerifier, revocations: Revocations | None
 ) -> Principal:
+    """The caller a bearer token names, or UnauthenticatedError: one rule for the gateway, every
+    service's ``CurrentUser`` and the routes served outside FastAPI's router (a live stream)."""
     if not token:
-        raise unauthorized("Not authenticated: send 'Authorization: Bearer <access token>'")
-    verifier: TokenVerifier = request.app.state.token_verifier
+        raise unauthorized(NOT_AUTHENTICATED)
     try:
         principal = await verifier.verify(token)
     except RejectedTokenError as exc:
         raise unauthorized(str(exc)) from exc
     # What the gateway refuses, every service refuses (shared.revocations): reaching a service
     # directly is no way around a password change or a deleted account.
-    revocations: Revocations | None = getattr(request.app.state, "revocations", None)
     refusal = (
         revocations.refusal(principal.user_id, principal.token_version) if revocations else None
     )
     if refusal is not None:
         raise unauthorized(refusal)
     return principal
+
+
+async def current_principal(
+    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
+) -> Principal:
+    state = request.app.state
+    return await authenticate(token, state.token_verifier, getattr(state, "revocations", None))
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

@@ -24,6 +24,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import DomainError
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -68,6 +70,11 @@ def problem(
     if errors is not None:
         body["errors"] = _json_safe(jsonable_encoder(list(errors)))
     return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def domain_problem(exc: DomainError) -> ProblemResponse:
+    """The answer to a refusal of the business logic, in its own status and words."""
+    return problem(exc.status, exc.detail, headers=exc.headers)
 
 
 class UnexpectedErrorMiddleware:

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from shared import clock
 from shared.auth import JwksKeys, KeyLookup, TokenVerifier
@@ -38,6 +39,7 @@ from shared.mongo import Database, IndexSetup, Mongo, UnsupportedServerError
 from shared.outbox import OutboxRelay, create_outbox_indexes
 from shared.problems import (
     UnexpectedErrorMiddleware,
+    domain_problem,
     install_problem_schema,
     problem,
     validation_summary,
@@ -103,11 +105,15 @@ def create_service_app(
     emits_events: bool = True,
     extra_lifespan: ExtraLifespan | None = None,
     on_demand: OnDemand | None = None,
+    lane: Callable[[ASGIApp], ASGIApp] | None = None,
     **fastapi_options: Any,
 ) -> FastAPI:
     """``track_revocations``: keep the revoked-token state in memory and refuse those tokens
     (every process that verifies tokens, except user_service, which reads the account itself).
-    ``emits_events``: run the outbox relay; a service that never emits never reads an outbox."""
+    ``emits_events``: run the outbox relay; a service that never emits never reads an outbox.
+    ``lane``: the innermost middleware, for paths served without FastAPI's router because they
+    are hot or held open (the gateway's ``/api/*``, the live stream); request ids, metrics and
+    the 500 problem still wrap it."""
     configure_logging(settings.service_name, settings.log_level)
     if settings.clock_start is not None:
         clock.start_at(settings.clock_start)
@@ -189,6 +195,8 @@ def create_service_app(
         lifespan=lifespan,
         **fastapi_options,
     )
+    if lane is not None:
+        app.add_middleware(lane)  # added first: the innermost
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -247,7 +255,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return problem(exc.status, exc.detail, headers=exc.headers)
+    return domain_problem(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -103,6 +103,8 @@ DIRECT_CALLS = [
     ("budget_service", "GET", "/api/budgets/status", None),
     ("analytics_service", "GET", "/api/analytics/summary", None),
     ("notification_service", "GET", "/api/notifications", None),
+    # Served outside the router (notification_service.routes.StreamLane); refusals end at once.
+    ("notification_service", "GET", "/api/notifications/stream", None),
 ]
 
 
@@ -131,10 +133,10 @@ async def refused_everywhere(stack: Stack, headers: dict[str, str], detail: str)
 async def accepted_everywhere(stack: Stack, account: Account) -> None:
     async with httpx.AsyncClient(timeout=10) as direct:
         for service, method, path, body in DIRECT_CALLS:
-            response = await direct.request(
-                method, stack.service_url(service) + path, headers=account.headers, json=body
-            )
-            assert response.status_code in {200, 201}, (service, path, response.text)
+            url = stack.service_url(service) + path
+            # A live stream stays open: its answer's head is what says it was accepted.
+            async with direct.stream(method, url, headers=account.headers, json=body) as response:
+                assert response.status_code in {200, 201}, (service, path, response.status_code)
 
 
 async def test_tokens_from_before_a_password_change_are_refused_by_every_service(
