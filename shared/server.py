@@ -27,9 +27,10 @@ import argparse
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from http import HTTPStatus
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import uvicorn
 from pydantic import Field
@@ -67,6 +68,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._header_bytes = 0
         self._body_deadline = 0.0
+        # Run when the client's connection is lost: a streamed response waits for its client
+        # to go here rather than in a task of its own (shared.streaming.ON_DISCONNECT).
+        self._on_disconnect: list[Callable[[], None]] = []
 
     # -- limits on the head -----------------------------------------------------------------
 
@@ -100,6 +104,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        extensions = cast(dict[str, Any], self.scope.setdefault("extensions", {}))
+        extensions[streaming.ON_DISCONNECT] = self._on_disconnect
         super().on_headers_complete()
         if self._expects_body():
             self._body_deadline = self.loop.time() + self.limits.body_timeout
@@ -119,6 +125,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+        for client_gone in list(self._on_disconnect):
+            client_gone()
 
     def _expects_body(self) -> bool:
         for name, value in self.headers:

@@ -1,12 +1,13 @@
-"""A streamed response that costs one extra task while it is open, not an anyio task group.
+"""A streamed response that costs no extra task while it is open, not an anyio task group.
 
 Starlette's ``StreamingResponse`` (under uvicorn, which speaks ASGI 2.3) runs each response in an
 anyio task group of two tasks, one streaming and one listening for the client to leave, with
 their cancel scopes. For a CSV export that is nothing; for a live stream held open by every
 browser tab, and relayed by the gateway, it was most of the 40-50 KiB each open stream cost
-(tracemalloc, 1,000 streams). This one streams in the request's own task and leaves the
-listening to one plain asyncio task, which cancels the streaming when the client goes: the body
-iterator sees a ``CancelledError`` where it waits, and its ``finally`` blocks run as before.
+(tracemalloc, 1,000 streams). This one streams in the request's own task, and is cancelled when
+the client goes: under shared.server by the server itself (``ON_DISCONNECT``), under another
+server by one plain asyncio task listening for ``http.disconnect``. The body iterator sees a
+``CancelledError`` where it waits, and its ``finally`` blocks run as before.
 
 A stream that would stay open ends when the server is told to stop (``when_stopping``), rather
 than holding the shutdown until uvicorn's grace period runs out and cuts it mid-response.
@@ -21,6 +22,11 @@ from collections.abc import Callable, Iterator
 from starlette.responses import StreamingResponse as StarletteStreamingResponse
 from starlette.types import Receive, Scope, Send
 
+ON_DISCONNECT = "shared.on_disconnect"
+"""A scope extension from shared.server: a list of callbacks it runs when the client's
+connection is lost. A streamed response registers one while it streams, instead of keeping a
+task waiting in ``receive`` for ``http.disconnect``; under another server it keeps that task."""
+
 
 class StreamingResponse(StarletteStreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -33,25 +39,36 @@ class StreamingResponse(StarletteStreamingResponse):
         assert streaming is not None
         client_gone = finished = False
 
-        async def listen() -> None:
+        def leave() -> None:
             nonlocal client_gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
             if not finished:
                 client_gone = True
                 streaming.cancel()
 
-        listener = asyncio.ensure_future(listen())
+        async def listen() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            leave()
+
+        told: list[Callable[[], None]] | None = scope.get("extensions", {}).get(ON_DISCONNECT)
+        listener = None
+        if told is not None:
+            told.append(leave)
+        else:
+            listener = asyncio.ensure_future(listen())
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
-            # Only the listener's own cancel is swallowed: one from elsewhere (shutdown), even
-            # one that came as the client left, leaves a cancel request behind and goes on.
+            # Only the cancel for a client leaving is swallowed: one from elsewhere (shutdown),
+            # even one that came as the client left, leaves a cancel request behind and goes on.
             if not client_gone or streaming.uncancel() > 0:
                 raise
         finally:
             finished = True
-            listener.cancel()
+            if listener is not None:
+                listener.cancel()
+            if told is not None:
+                told.remove(leave)
             # Closes the body iterator now, not when it is collected: its finally blocks
             # (closing an upstream response, leaving the live streams) run before we return.
             aclose = getattr(self.body_iterator, "aclose", None)
