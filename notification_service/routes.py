@@ -191,7 +191,7 @@ async def stream(
     return await live_stream(runtime, request.app.state.live_streams, user.user_id, last_event_id)
 
 
-STREAM_PATH = "/api/notifications/stream"
+STREAM_PATH = router.url_path_for("stream")  # the route's own path: the two cannot drift apart
 STREAM_ROUTE = Route(STREAM_PATH, lambda request: None, methods=["GET"])
 
 
@@ -207,7 +207,7 @@ class StreamLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != STREAM_PATH or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != STREAM_PATH:
             await self.app(scope, receive, send)
             return
         scope["route"] = STREAM_ROUTE  # the metrics label, as the router would have set it
@@ -218,7 +218,7 @@ class StreamLane:
             user = await authenticate(
                 bearer_token(headers.get("authorization")),
                 state.token_verifier,
-                state.revocations,
+                getattr(state, "revocations", None),  # as CurrentUser reads it
             )
         except UnauthenticatedError as exc:
             response = domain_problem(exc)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable
 from http import HTTPStatus
@@ -38,6 +39,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared import streaming
+
+log = logging.getLogger(__name__)
 
 
 class HttpLimits(BaseSettings):
@@ -104,8 +107,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
-        extensions = cast(dict[str, Any], self.scope.setdefault("extensions", {}))
-        extensions[streaming.ON_DISCONNECT] = self._on_disconnect
+        if not self._expects_body():
+            # With a body, the response's listener must read it (or the flow control that
+            # pauses reading on a full buffer is never released, and the client's leaving is
+            # never seen): only a request without one is told instead.
+            extensions = cast(dict[str, Any], self.scope.setdefault("extensions", {}))
+            extensions[streaming.ON_DISCONNECT] = self._on_disconnect
         super().on_headers_complete()
         if self._expects_body():
             self._body_deadline = self.loop.time() + self.limits.body_timeout
@@ -126,7 +133,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
         for client_gone in list(self._on_disconnect):
-            client_gone()
+            try:
+                client_gone()
+            except Exception:
+                log.exception("a callback for a lost connection failed")
 
     def _expects_body(self) -> bool:
         for name, value in self.headers:

@@ -1,0 +1,103 @@
+"""shared.server's protocol tells a streamed response when its client's connection is lost
+(pure logic: uvicorn's protocol on an in-memory transport, no socket)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from shared.server import GuardedHttpToolsProtocol
+from shared.streaming import ON_DISCONNECT, StreamingResponse
+
+
+class Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closing = False
+        self.reading = True
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
+
+
+class EndlessApp:
+    """Answers every request with a stream that never ends by itself."""
+
+    def __init__(self) -> None:
+        self.scopes: list[Scope] = []
+        self.streaming = asyncio.Event()
+        self.ended = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scopes.append(scope)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                yield b"first\n"
+                self.streaming.set()
+                await asyncio.Event().wait()
+            finally:
+                self.ended.set()
+
+        await StreamingResponse(body())(scope, receive, send)
+
+
+def connected(app: EndlessApp) -> tuple[GuardedHttpToolsProtocol, Transport]:
+    config = Config(app, http="httptools", lifespan="off")
+    config.load()
+    protocol = GuardedHttpToolsProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+    transport = Transport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+async def test_a_stream_without_a_request_body_is_told_when_its_client_goes() -> None:
+    app = EndlessApp()
+    protocol, _ = connected(app)
+    already = asyncio.all_tasks()
+    protocol.data_received(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(app.streaming.wait(), 5)
+    told = app.scopes[0]["extensions"][ON_DISCONNECT]
+    assert len(told) == 1  # the response waits to be told...
+    assert len(asyncio.all_tasks() - already) == 1  # ...in no task but the request's own
+    protocol.connection_lost(None)
+    await asyncio.wait_for(app.ended.wait(), 5)
+    assert told == []
+
+
+async def test_a_stream_with_a_request_body_listens_and_reads_it() -> None:
+    """Nobody else would read the body: flow control would keep reading paused (a full buffer)
+    and the client's leaving unseen. The response's listener reads it instead."""
+    app = EndlessApp()
+    protocol, transport = connected(app)
+    body = b"a" * 200_000  # past uvicorn's buffer limit: reading pauses until it is read
+    protocol.data_received(
+        b"POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body[:100_000]
+    )
+    await asyncio.wait_for(app.streaming.wait(), 5)
+    assert ON_DISCONNECT not in app.scopes[0].get("extensions", {})
+    assert transport.reading
+    protocol.connection_lost(None)
+    await asyncio.wait_for(app.ended.wait(), 5)
