@@ -19,15 +19,20 @@ only the gateway: a service reached directly is no easier to tie up.
 
 On SIGTERM uvicorn waits up to 5 s for open responses to finish; a response that would stay
 open (a live stream) ends at once if its app registered with ``streaming.when_stopping``.
+
+Once started, what the process made at start is frozen out of the garbage collector's sight
+(``gc.freeze``): a full collection then walks only what came later.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable
 from http import HTTPStatus
 from types import FrameType
@@ -204,6 +209,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything made so far (modules, the app, its clients) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it. Each used to
+        # take about 50 ms, and under load user_service ran two a second: a tenth of its CPU,
+        # and its p99 (bench: 64-89 ms before, 18-22 ms after, at 2,000-2,500 req/s). The
+        # garbage of the start is collected first: frozen, it would never be.
+        gc.collect()
+        gc.freeze()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         streaming.server_stopping()

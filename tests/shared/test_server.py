@@ -1,9 +1,11 @@
-"""shared.server's protocol tells a streamed response when its client's connection is lost
-(pure logic: uvicorn's protocol on an in-memory transport, no socket)."""
+"""shared.server: its protocol tells a streamed response when its client's connection is lost
+(uvicorn's protocol on an in-memory transport, no socket); once started, it puts what it made
+out of the garbage collector's sight (a server on a free port of 127.0.0.1)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from shared.server import GuardedHttpToolsProtocol
+from shared.server import GuardedHttpToolsProtocol, _Server
 from shared.streaming import ON_DISCONNECT, StreamingResponse
 
 
@@ -101,3 +103,18 @@ async def test_a_stream_with_a_request_body_listens_and_reads_it() -> None:
     assert transport.reading
     protocol.connection_lost(None)
     await asyncio.wait_for(app.ended.wait(), 5)
+
+
+async def test_once_started_what_the_process_made_is_out_of_the_collectors_sight() -> None:
+    gc.unfreeze()
+    app = EndlessApp()
+    server = _Server(Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn's own flag, no event to wait on
+            await asyncio.sleep(0.01)
+        assert gc.get_freeze_count() > 10_000  # the modules and the app, at least
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+        gc.unfreeze()
