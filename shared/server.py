@@ -21,7 +21,8 @@ On SIGTERM uvicorn waits up to 5 s for open responses to finish; a response that
 open (a live stream) ends at once if its app registered with ``streaming.when_stopping``.
 
 Once started, what the process made at start is frozen out of the garbage collector's sight
-(``gc.freeze``): a full collection then walks only what came later.
+(``gc.freeze``): a full collection then walks only what came later; and young collections come
+every 10,000 new objects, not 700.
 """
 
 from __future__ import annotations
@@ -208,6 +209,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+YOUNG_COLLECTION_THRESHOLD = 10_000  # Python's default: 700
+
+
 class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -218,6 +222,11 @@ class _Server(uvicorn.Server):
         # garbage of the start is collected first: frozen, it would never be.
         gc.collect()
         gc.freeze()
+        # A young collection every 10,000 new objects instead of 700: a request's objects are
+        # mostly freed by their counts before then, so fewer are walked and promoted for
+        # nothing (wrk on /api/users/me: 5-9% more requests a second, directly and through
+        # the gateway). Cyclic garbage waits a little longer; it is rare here.
+        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)

@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from shared.server import GuardedHttpToolsProtocol, _Server
+from shared.server import YOUNG_COLLECTION_THRESHOLD, GuardedHttpToolsProtocol, _Server
 from shared.streaming import ON_DISCONNECT, StreamingResponse
 
 
@@ -107,6 +107,7 @@ async def test_a_stream_with_a_request_body_listens_and_reads_it() -> None:
 
 async def test_once_started_what_the_process_made_is_out_of_the_collectors_sight() -> None:
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     app = EndlessApp()
     server = _Server(Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None))
     serving = asyncio.create_task(server.serve())
@@ -114,7 +115,9 @@ async def test_once_started_what_the_process_made_is_out_of_the_collectors_sight
         while not server.started:  # noqa: ASYNC110 - uvicorn's own flag, no event to wait on
             await asyncio.sleep(0.01)
         assert gc.get_freeze_count() > 10_000  # the modules and the app, at least
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, 10)
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
