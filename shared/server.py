@@ -113,14 +113,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
-        if not self._expects_body():
+        expects_body = self._expects_body()
+        if not expects_body:
             # With a body, the response's listener must read it (or the flow control that
             # pauses reading on a full buffer is never released, and the client's leaving is
             # never seen): only a request without one is told instead.
             extensions = cast(dict[str, Any], self.scope.setdefault("extensions", {}))
             extensions[streaming.ON_DISCONNECT] = self._on_disconnect
         super().on_headers_complete()
-        if self._expects_body():
+        if expects_body:
             self._body_deadline = self.loop.time() + self.limits.body_timeout
             self._arm_body()
 
