@@ -62,6 +62,67 @@ class HttpLimits(BaseSettings):
     max_connections: int = Field(default=4096, ge=1)
 
 
+class HeldHeadTransport:
+    """What a response is written through: the first write of each response (its head) waits
+    for the next (its body), or for the loop's next turn, so a small answer leaves in one
+    ``send`` and one TCP segment instead of two.
+
+    uvicorn writes the head as the app starts its response and the body as it sends it: two
+    system calls, and (sockets here are TCP_NODELAY) two segments the client reads apart; for
+    the few hundred bytes of a typical answer that was a fifth of the gateway's CPU under load.
+    Order is kept: whatever is held goes out before anything written after it, and before a
+    close. A streamed response's head waits one turn of the loop at most."""
+
+    __slots__ = ("_flush_soon", "_held", "_holding_next", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._holding_next = False
+        self._flush_soon: asyncio.Handle | None = None
+
+    def hold_next_write(self) -> None:
+        """A new response begins: hold its first write."""
+        self._holding_next = True
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            data = self._held + data
+            self._held = None
+            if self._flush_soon is not None:
+                self._flush_soon.cancel()
+                self._flush_soon = None
+        elif self._holding_next:
+            self._holding_next = False
+            self._held = data
+            self._flush_soon = self._loop.call_soon(self.flush)
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        self._holding_next = False
+        self._flush_soon = None
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def discard(self) -> None:
+        """The connection is gone: nothing held is worth sending."""
+        self._held = None
+        self._holding_next = False
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+
+
 class _RefusedError(Exception):
     """Raised from a parser callback to stop parsing a request that breaks a limit."""
 
@@ -80,11 +141,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Run when the client's connection is lost: a streamed response waits for its client
         # to go here rather than in a task of its own (shared.streaming.ON_DISCONNECT).
         self._on_disconnect: list[Callable[[], None]] = []
+        self._held_head: HeldHeadTransport | None = None
 
     # -- limits on the head -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._held_head = HeldHeadTransport(transport, self.loop)
         self._arm(self.limits.header_timeout, "the request head did not arrive in time")
 
     def on_message_begin(self) -> None:
@@ -121,6 +184,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             extensions = cast(dict[str, Any], self.scope.setdefault("extensions", {}))
             extensions[streaming.ON_DISCONNECT] = self._on_disconnect
         super().on_headers_complete()
+        if self._held_head is not None and self.cycle is not None:
+            self._held_head.hold_next_write()
+            self.cycle.transport = self._held_head  # type: ignore[assignment]
         if expects_body:
             self._body_deadline = self.loop.time() + self.limits.body_timeout
             self._arm_body()
@@ -138,6 +204,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._held_head is not None:
+            self._held_head.discard()
         super().connection_lost(exc)
         for client_gone in list(self._on_disconnect):
             try:
@@ -206,6 +274,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             f"content-length: {len(body)}\r\n"
             "connection: close\r\n\r\n"
         ).encode()
+        if self._held_head is not None:
+            self._held_head.flush()  # an answer begun goes first: then the connection ends
         self.transport.write(head + body)
         self.transport.close()
 

@@ -1,15 +1,16 @@
-"""shared.server: its protocol tells a streamed response when its client's connection is lost
-(uvicorn's protocol on an in-memory transport, no socket); once started, it puts what it made
-out of the garbage collector's sight (a server on a free port of 127.0.0.1)."""
+"""shared.server: its protocol tells a streamed response when its client's connection is lost and
+writes a response's head with its body (uvicorn's protocol on an in-memory transport, no
+socket); once started, it puts what it made out of the garbage collector's sight (a server on a
+free port of 127.0.0.1)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
@@ -21,11 +22,15 @@ class Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = b""
+        self.writes: list[bytes] = []
+        self.wrote = asyncio.Event()
         self.closing = False
         self.reading = True
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += bytes(data)
+        self.writes.append(bytes(data))
+        self.wrote.set()
 
     def close(self) -> None:
         self.closing = True
@@ -65,7 +70,40 @@ class EndlessApp:
         await StreamingResponse(body())(scope, receive, send)
 
 
-def connected(app: EndlessApp) -> tuple[GuardedHttpToolsProtocol, Transport]:
+class SmallApp:
+    """Answers with a few bytes, or, for /slow, starts its answer and sends the body when let."""
+
+    def __init__(self) -> None:
+        self.let_body = asyncio.Event()
+        self.done = asyncio.Event()
+        self.once_started: Callable[[], None] = lambda: None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = scope["path"].encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())],
+            }
+        )
+        self.once_started()
+        if scope["path"] == "/slow":
+            await self.let_body.wait()
+        await send({"type": "http.response.body", "body": body})
+        self.done.set()
+
+
+async def written(transport: Transport, condition: Callable[[bytes], bool]) -> None:
+    async def wait() -> None:
+        while not condition(transport.written):
+            transport.wrote.clear()
+            await transport.wrote.wait()
+
+    await asyncio.wait_for(wait(), 5)
+
+
+def connected(app: ASGIApp) -> tuple[GuardedHttpToolsProtocol, Transport]:
     config = Config(app, http="httptools", lifespan="off")
     config.load()
     protocol = GuardedHttpToolsProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
@@ -103,6 +141,39 @@ async def test_a_stream_with_a_request_body_listens_and_reads_it() -> None:
     assert transport.reading
     protocol.connection_lost(None)
     await asyncio.wait_for(app.ended.wait(), 5)
+
+
+async def test_a_small_answer_is_written_once_head_and_body_together() -> None:
+    protocol, transport = connected(SmallApp())
+    protocol.data_received(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+    await written(transport, lambda data: data.endswith(b"/one"))
+    assert len(transport.writes) == 1
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    protocol.data_received(b"GET /two HTTP/1.1\r\nHost: x\r\n\r\n")  # the same connection
+    await written(transport, lambda data: data.endswith(b"/two"))
+    assert len(transport.writes) == 2
+    assert transport.writes[1].startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_a_head_whose_body_waits_is_written_on_the_loops_next_turn() -> None:
+    app = SmallApp()
+    protocol, transport = connected(app)
+    protocol.data_received(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    await written(transport, lambda data: data.startswith(b"HTTP/1.1 200 OK\r\n"))
+    assert transport.written.endswith(b"\r\n\r\n")  # the head alone: the body waits
+    app.let_body.set()
+    await written(transport, lambda data: data.endswith(b"/slow"))
+    assert len(transport.writes) == 2
+
+
+async def test_a_head_held_when_the_client_goes_is_not_written() -> None:
+    app = SmallApp()
+    protocol, transport = connected(app)
+    app.once_started = lambda: protocol.connection_lost(None)  # before the loop turns
+    protocol.data_received(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.let_body.set()
+    await asyncio.wait_for(app.done.wait(), 5)
+    assert transport.writes == []
 
 
 async def test_once_started_what_the_process_made_is_out_of_the_collectors_sight() -> None:
