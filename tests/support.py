@@ -32,10 +32,20 @@ READINESS_CHECKS = {"mongodb", "rabbitmq", "revocations", *SERVICES}
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: each socket stays bound until all are chosen, or the
+    kernel may hand the same port out twice (two services of one stack on one port: one
+    fails to bind, and its requests reach the other)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 TESTCONTAINER_IMAGES = ("mongo:8.0", "rabbitmq:3.13-management")
@@ -194,10 +204,11 @@ async def running_stack(
     its own broker names; ``mongodb_url`` None: the launcher's own SecantusDB. Stopped, and its
     queues and exchanges removed, afterwards."""
     names = BrokerNames.fresh()
+    ports = free_ports(1 + len(DEFAULT_PORTS))
     stack = Stack(
         data_dir=data_dir,
-        ports={name: free_port() for name in DEFAULT_PORTS},
-        mongo_port=free_port(),
+        ports=dict(zip(DEFAULT_PORTS, ports[1:], strict=True)),
+        mongo_port=ports[0],
         mongodb_url=mongodb_url,
         amqp_url=amqp_url,
         env={"EVENTS_EXCHANGE": names.exchange, "QUEUE_PREFIX": names.queue_prefix, **env},
