@@ -176,6 +176,32 @@ async def test_a_head_held_when_the_client_goes_is_not_written() -> None:
     assert transport.writes == []
 
 
+async def test_a_head_held_when_the_connection_closes_is_not_written() -> None:
+    app = SmallApp()
+    protocol, transport = connected(app)
+
+    def closed_by_a_timeout() -> None:
+        transport.close()
+        # The body comes after the turn in which a held head would be written (callbacks run
+        # in the order they were scheduled).
+        asyncio.get_running_loop().call_soon(app.let_body.set)
+
+    app.once_started = closed_by_a_timeout
+    protocol.data_received(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(app.done.wait(), 5)
+    assert b"HTTP/1.1" not in transport.written
+
+
+async def test_a_held_head_goes_before_the_refusal_of_a_bad_request_after_it() -> None:
+    app = SmallApp()
+    protocol, transport = connected(app)
+    app.once_started = lambda: protocol.data_received(b"NOT HTTP AT ALL\r\n\r\n")
+    protocol.data_received(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    await written(transport, lambda data: b"400 Bad Request" in data)
+    assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")  # in the order written
+    assert transport.closing
+
+
 async def test_once_started_what_the_process_made_is_out_of_the_collectors_sight() -> None:
     gc.unfreeze()
     thresholds = gc.get_threshold()
