@@ -192,13 +192,14 @@ class Stack:
     # -- readiness ----------------------------------------------------------------------------
 
     def readiness(self) -> dict[str, bool]:
-        """The gateway's view of every dependency and service (all False while it is down)."""
+        """The gateway's view of every dependency and service (empty while it is down, or while
+        another process answers on its port: only the gateway's checks name every service)."""
         try:
             response = httpx.get(f"{self.gateway_url}/ready", timeout=3)
             checks: dict[str, bool] = response.json()["checks"]
-            return checks
         except (httpx.HTTPError, ValueError, KeyError):
             return {}
+        return checks if set(SERVICES) <= checks.keys() else {}
 
     def wait_until_ready(
         self, timeout: float = 120, progress: Callable[[dict[str, bool]], None] | None = None
