@@ -62,6 +62,11 @@ class HttpLimits(BaseSettings):
     max_connections: int = Field(default=4096, ge=1)
 
 
+# A body up to this size is joined to its head (one copy); a larger one follows it in a send
+# of its own rather than be copied.
+JOINED_BODY_BYTES = 64 * 1024
+
+
 class HeldHeadTransport:
     """What a response is written through: the first write of each response (its head) waits
     for the next (its body), or for the loop's next turn, so a small answer leaves in one
@@ -72,7 +77,8 @@ class HeldHeadTransport:
     the few hundred bytes of a typical answer, one of three sends per proxied request in the
     gateway and one of three in a service (strace). Order is kept: whatever is held goes out
     before anything written after it, and before a close. A streamed response's head waits
-    one turn of the loop at most."""
+    one turn of the loop at most. Not held: the head of a response queued behind another
+    (pipelined) or sent after a "100 Continue"."""
 
     __slots__ = ("_flush_soon", "_held", "_holding_next", "_loop", "_transport")
 
@@ -89,11 +95,12 @@ class HeldHeadTransport:
 
     def write(self, data: bytes) -> None:
         if self._held is not None:
-            data = self._held + data
-            self._held = None
-            if self._flush_soon is not None:
-                self._flush_soon.cancel()
-                self._flush_soon = None
+            if len(data) <= JOINED_BODY_BYTES:
+                data = self._held + data
+                self._held = None
+                self._cancel_flush()
+            else:
+                self.flush()  # a large body is not copied to join its head: two sends
         elif self._holding_next:
             self._holding_next = False
             self._held = data
@@ -103,11 +110,16 @@ class HeldHeadTransport:
 
     def flush(self) -> None:
         self._holding_next = False
-        self._flush_soon = None
+        self._cancel_flush()
         if self._held is not None:
             held, self._held = self._held, None
             if not self._transport.is_closing():  # closed meanwhile (a timeout): nothing to say
                 self._transport.write(held)
+
+    def _cancel_flush(self) -> None:
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
@@ -115,14 +127,6 @@ class HeldHeadTransport:
     def close(self) -> None:
         self.flush()
         self._transport.close()
-
-    def discard(self) -> None:
-        """The connection is gone: nothing held is worth sending."""
-        self._held = None
-        self._holding_next = False
-        if self._flush_soon is not None:
-            self._flush_soon.cancel()
-            self._flush_soon = None
 
 
 class _RefusedError(Exception):
@@ -185,10 +189,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # never seen): only a request without one is told instead.
             extensions = cast(dict[str, Any], self.scope.setdefault("extensions", {}))
             extensions[streaming.ON_DISCONNECT] = self._on_disconnect
+        previous = self.cycle
         super().on_headers_complete()
-        if self._held_head is not None and self.cycle is not None:
-            self._held_head.hold_next_write()
+        if self._held_head is not None and self.cycle is not previous:  # a new cycle (no upgrade)
             self.cycle.transport = self._held_head  # type: ignore[assignment]
+            # Only a response that starts now: one queued behind another (pipelined) must not
+            # hold that one's next write; and a "100 Continue" would be held, not the head.
+            starts_now = previous is None or previous.response_complete
+            if starts_now and not self.expect_100_continue:
+                self._held_head.hold_next_write()
         if expects_body:
             self._body_deadline = self.loop.time() + self.limits.body_timeout
             self._arm_body()
@@ -204,10 +213,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_message_complete()
 
+    def shutdown(self) -> None:
+        # uvicorn closes the transport itself if the response is complete: a HEAD response's
+        # head (it has no body to go with) may still be held.
+        if self._held_head is not None:
+            self._held_head.flush()
+        super().shutdown()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        if self._held_head is not None:
-            self._held_head.discard()
         super().connection_lost(exc)
         for client_gone in list(self._on_disconnect):
             try:

@@ -14,7 +14,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from shared.server import YOUNG_COLLECTION_THRESHOLD, GuardedHttpToolsProtocol, _Server
+from shared.server import (
+    JOINED_BODY_BYTES,
+    YOUNG_COLLECTION_THRESHOLD,
+    GuardedHttpToolsProtocol,
+    _Server,
+)
 from shared.streaming import ON_DISCONNECT, StreamingResponse
 
 
@@ -70,6 +75,9 @@ class EndlessApp:
         await StreamingResponse(body())(scope, receive, send)
 
 
+LARGE = JOINED_BODY_BYTES + 1
+
+
 class SmallApp:
     """Answers with a few bytes, or, for /slow, starts its answer and sends the body when let."""
 
@@ -77,9 +85,13 @@ class SmallApp:
         self.let_body = asyncio.Event()
         self.done = asyncio.Event()
         self.once_started: Callable[[], None] = lambda: None
+        self.once_sent: Callable[[], None] = lambda: None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = scope["path"].encode()
+        body = b"x" * LARGE if scope["path"] == "/large" else scope["path"].encode()
+        if scope["method"] == "POST":
+            while (await receive()).get("more_body"):
+                pass
         await send(
             {
                 "type": "http.response.start",
@@ -91,6 +103,7 @@ class SmallApp:
         if scope["path"] == "/slow":
             await self.let_body.wait()
         await send({"type": "http.response.body", "body": body})
+        self.once_sent()
         self.done.set()
 
 
@@ -200,6 +213,50 @@ async def test_a_held_head_goes_before_the_refusal_of_a_bad_request_after_it() -
     await written(transport, lambda data: b"400 Bad Request" in data)
     assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")  # in the order written
     assert transport.closing
+
+
+async def test_a_large_body_is_written_after_its_head_not_copied_to_join_it() -> None:
+    protocol, transport = connected(SmallApp())
+    protocol.data_received(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+    await written(transport, lambda data: len(data) > LARGE)
+    assert len(transport.writes) == 2
+    assert transport.writes[1] == b"x" * LARGE
+
+
+async def test_a_head_only_answer_is_written_before_a_shutdown_closes_the_connection() -> None:
+    app = SmallApp()
+    protocol, transport = connected(app)
+    app.once_sent = protocol.shutdown  # uvicorn stopping, before the loop turns
+    protocol.data_received(b"HEAD /one HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(app.done.wait(), 5)
+    assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.closing
+
+
+async def test_a_100_continue_is_written_alone_and_the_answer_after_it() -> None:
+    protocol, transport = connected(SmallApp())
+    protocol.data_received(
+        b"POST /one HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+    )
+    await written(transport, lambda data: len(data) > 0)
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    protocol.data_received(b"ab")
+    await written(transport, lambda data: data.endswith(b"/one"))
+    assert transport.writes[1].startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_pipelined_answers_are_written_in_order() -> None:
+    app = SmallApp()
+    protocol, transport = connected(app)
+    protocol.data_received(
+        b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    await written(transport, lambda data: data.startswith(b"HTTP/1.1 200 OK\r\n"))
+    app.let_body.set()
+    await written(transport, lambda data: data.endswith(b"/two"))
+    first, second = transport.written.split(b"/slow")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert second.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 async def test_once_started_what_the_process_made_is_out_of_the_collectors_sight() -> None:
