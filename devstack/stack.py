@@ -196,10 +196,12 @@ class Stack:
         another process answers on its port: only the gateway's checks name every service)."""
         try:
             response = httpx.get(f"{self.gateway_url}/ready", timeout=3)
-            checks: dict[str, bool] = response.json()["checks"]
-        except (httpx.HTTPError, ValueError, KeyError):
+            checks = response.json()["checks"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return {}
-        return checks if set(SERVICES) <= checks.keys() else {}
+        if not isinstance(checks, dict) or not set(SERVICES) <= checks.keys():
+            return {}
+        return checks
 
     def wait_until_ready(
         self, timeout: float = 120, progress: Callable[[dict[str, bool]], None] | None = None

@@ -14,7 +14,7 @@ import pytest
 from devstack.stack import SERVICES, Stack
 
 
-def answering_ready(checks: dict[str, bool]) -> Iterator[int]:
+def answering_ready(checks: object) -> Iterator[int]:
     body = json.dumps({"status": "ready", "checks": checks}).encode()
 
     class Ready(BaseHTTPRequestHandler):
@@ -61,4 +61,16 @@ def test_another_process_on_the_gateways_port_is_not_a_ready_stack(
     """A service that got the gateway's port (its own /ready says ready) must not make the
     stack look ready: the tests' requests would reach that service instead."""
     stack = Stack(data_dir=tmp_path, ports={"gateway": service_port})
+    assert stack.readiness() == {}
+
+
+@pytest.fixture
+def stranger_port() -> Iterator[int]:
+    yield from answering_ready(["not", "a", "mapping"])
+
+
+def test_an_answer_of_another_shape_is_not_a_ready_stack(
+    tmp_path: Path, stranger_port: int
+) -> None:
+    stack = Stack(data_dir=tmp_path, ports={"gateway": stranger_port})
     assert stack.readiness() == {}
