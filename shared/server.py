@@ -23,6 +23,9 @@ open (a live stream) ends at once if its app registered with ``streaming.when_st
 Once started, what the process made at start is frozen out of the garbage collector's sight
 (``gc.freeze``): a full collection then walks only what came later; and young collections come
 every 10,000 new objects, not 700.
+
+A response's head is written with its body, in one ``send`` (``HeldHeadTransport``), where
+uvicorn alone makes two.
 """
 
 from __future__ import annotations
