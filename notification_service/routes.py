@@ -53,7 +53,7 @@ from notification_service.webhooks import (
     new_secret,
     resolve_checked,
 )
-from shared.auth import CurrentUser, authenticate, bearer_token
+from shared.auth import CurrentUser, authenticate_in, bearer_token
 from shared.errors import (
     ConflictError,
     InvalidError,
@@ -215,11 +215,7 @@ class StreamLane:
         headers = Headers(scope=scope)
         response: Response
         try:
-            user = await authenticate(
-                bearer_token(headers.get("authorization")),
-                state.token_verifier,
-                getattr(state, "revocations", None),  # as CurrentUser reads it
-            )
+            user = await authenticate_in(state, bearer_token(headers.get("authorization")))
         except UnauthenticatedError as exc:
             response = domain_problem(exc)
         else:

@@ -23,6 +23,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import State
 
 from shared.errors import UnauthenticatedError
 from shared.revocations import Revocations
@@ -196,11 +197,17 @@ async def authenticate(
     return principal
 
 
+async def authenticate_in(state: State, token: str | None) -> Principal:
+    """``authenticate`` with what a service's app state holds: its verifier, and its revocations
+    where it keeps them (user_service reads the account itself). For ``CurrentUser`` and for a
+    route served outside the router."""
+    return await authenticate(token, state.token_verifier, getattr(state, "revocations", None))
+
+
 async def current_principal(
     request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
 ) -> Principal:
-    state = request.app.state
-    return await authenticate(token, state.token_verifier, getattr(state, "revocations", None))
+    return await authenticate_in(request.app.state, token)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
