@@ -6,9 +6,15 @@ with the week's digest.compiled."""
 from __future__ import annotations
 
 from analytics_service.reports import Reports
-from analytics_service.storage import apply_batch, apply_difference, purge_user
+from analytics_service.storage import purge_user, queue_batch, queue_difference
 from shared.budgets import BUDGET_COPY_HANDLERS
-from shared.consumer import EventContext, Subscriptions, on, replace_if_newer
+from shared.consumer import (
+    EventContext,
+    StaleEventError,
+    Subscriptions,
+    on,
+    replace_if_newer,
+)
 from shared.events import (
     BudgetThresholdReached,
     DigestRequested,
@@ -41,18 +47,28 @@ def projected(event: EventContext, expense: ExpenseSnapshot) -> dict[str, object
 
 
 async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfWork) -> None:
-    """Two round trips: the projection replaced (a duplicate or an older version rolls back:
-    nothing changes), the rollups changed by the difference."""
+    """The projection replaced (a duplicate or an older version rolls back: nothing changes),
+    the rollups changed by the difference, written with the commit's other writes.
+
+    A new expense is inserted rather than replaced: its first version can replace nothing, so
+    the write need not come back with what it replaced, and it goes with the rollups' changes
+    in one round trip instead of two. One already there (a repeat, or a later version that came
+    first) is a duplicate key, which rolls the work back as a stale event."""
     after = projected(event, expense)
+    if event.type is EventType.EXPENSE_CREATED:
+        uow.queue_insert(uow.db.expense_projection, after, on_duplicate=StaleEventError)
+        queue_difference(uow, None, after)
+        return
     before = await replace_if_newer(uow.db.expense_projection, after, uow)
-    await apply_difference(uow.db, before, after, uow.session)
+    queue_difference(uow, before, after)
 
 
 async def on_expenses_imported(
     batch: ExpensesImported, event: EventContext, uow: UnitOfWork
 ) -> None:
     """A batch of new expenses from an import: projected together, and each rollup cell
-    changed once by the batch's total (one bulk write), instead of one event per row."""
+    changed once by the batch's total, written with the commit's other writes, instead of one
+    event per row."""
     ids = [expense.expense_id for expense in batch.expenses]
     known = {
         doc["_id"]
@@ -61,10 +77,9 @@ async def on_expenses_imported(
         )
     }
     fresh = [projected(event, e) for e in batch.expenses if e.expense_id not in known]
-    if not fresh:
-        return
-    await uow.db.expense_projection.insert_many(fresh, session=uow.session)
-    await apply_batch(uow.db, fresh, uow.session)
+    for doc in fresh:
+        uow.queue_insert(uow.db.expense_projection, doc)
+    queue_batch(uow, fresh)
 
 
 async def on_threshold_reached(

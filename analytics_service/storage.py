@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING, ReplaceOne, UpdateOne
-from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo import ASCENDING, ReplaceOne
 
 from shared.mongo import Database, Document
 from shared.month import Month
@@ -83,14 +82,9 @@ def contributions(expense: Document) -> dict[str, tuple[dict[str, Any], int]]:
     }
 
 
-async def apply_difference(
-    db: Database,
-    before: Document | None,
-    after: Document | None,
-    session: AsyncClientSession | None,
-) -> None:
-    """What replacing ``before`` by ``after`` in the projection changes in the rollups, in
-    one bulk write."""
+def queue_difference(uow: UnitOfWork, before: Document | None, after: Document | None) -> None:
+    """What replacing ``before`` by ``after`` in the projection changes in the rollups, queued
+    in ``uow``: written with its other writes, in one round trip."""
     old = contributions(before) if before else {}
     new = contributions(after) if after else {}
     cells: dict[str, tuple[dict[str, Any], int, int]] = {}
@@ -99,39 +93,30 @@ async def apply_difference(
         delta_cents = (new[cell][1] if cell in new else 0) - (old[cell][1] if cell in old else 0)
         delta_count = (cell in new) - (cell in old)
         cells[cell] = (keys, delta_cents, delta_count)
-    await _add(db, cells, session)
+    _queue_add(uow, cells)
 
 
-async def apply_batch(
-    db: Database, added: Iterable[Document], session: AsyncClientSession | None
-) -> None:
-    """Adds new expenses to the rollups: their contributions summed per cell, then one bulk
-    write of one ``$inc`` per cell."""
+def queue_batch(uow: UnitOfWork, added: Iterable[Document]) -> None:
+    """Adds new expenses to the rollups: their contributions summed per cell, one ``$inc`` per
+    cell queued in ``uow``."""
     cells: dict[str, tuple[dict[str, Any], int, int]] = {}
     for expense in added:
         for cell, (keys, cents) in contributions(expense).items():
             _, total, count = cells.get(cell, (keys, 0, 0))
             cells[cell] = (keys, total + cents, count + 1)
-    await _add(db, cells, session)
+    _queue_add(uow, cells)
 
 
-async def _add(
-    db: Database,
-    cells: dict[str, tuple[dict[str, Any], int, int]],
-    session: AsyncClientSession | None,
-) -> None:
+def _queue_add(uow: UnitOfWork, cells: dict[str, tuple[dict[str, Any], int, int]]) -> None:
     """Adds (cents, count) to each cell (created with its keys when new)."""
-    updates = [
-        UpdateOne(
-            {"_id": cell},
-            {"$inc": {"total_cents": cents, "count": count}, "$set": keys},
-            upsert=True,
-        )
-        for cell, (keys, cents, count) in cells.items()
-        if cents != 0 or count != 0
-    ]
-    if updates:
-        await db.rollups.bulk_write(updates, ordered=False, session=session)
+    for cell, (keys, cents, count) in cells.items():
+        if cents != 0 or count != 0:
+            uow.queue_update(
+                uow.db.rollups,
+                {"_id": cell},
+                {"$inc": {"total_cents": cents, "count": count}, "$set": keys},
+                upsert=True,
+            )
 
 
 def rollup_documents(projection: Iterable[Document]) -> list[Document]:
