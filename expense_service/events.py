@@ -45,8 +45,10 @@ def handlers(prior: Counts) -> Subscriptions:
         await learn(uow, event, [(expense.description, expense.category, -1)])
 
     async def learn(uow: UnitOfWork, event: EventContext, labelled: list[Labelled]) -> None:
+        # Outside the transaction: nothing else is written with it, and a repeat is allowed
+        # for (below), so one round trip, not two.
         if event.user_id is not None:
-            await suggester(uow).learn(uow, event.user_id, labelled)
+            await suggester(uow).learn(uow, event.user_id, labelled, atomic=False)
 
     async def up_to_date(user: UserRegistered, event: EventContext, uow: UnitOfWork) -> None:
         """A new account learns everything from events, and its tally counts every entry
@@ -65,10 +67,11 @@ def handlers(prior: Counts) -> Subscriptions:
         on(UserRegistered, up_to_date),
         *BUDGET_COPY_HANDLERS,
         # Replay-safe by choice: a model of habits, not money. A redelivery (after a crash
-        # between commit and acknowledgement) may count one filing twice, a negligible skew,
-        # and in exchange no processed-event record is written: on the embedded server,
-        # concurrent inserts into that one collection conflict, and a big import's learning
-        # kept losing to every other user's events.
+        # between the write and the acknowledgement) may count one filing twice, or a crash
+        # half-way leave part of one counted, a negligible skew; in exchange no processed-event
+        # record is written (on the embedded server, concurrent inserts into that one
+        # collection conflict, and a big import's learning kept losing to every other user's
+        # events) and no transaction is needed.
         on(ExpenseCreated, created, replay_safe=True),
         on(ExpenseUpdated, updated, replay_safe=True),
         on(ExpenseDeleted, deleted, replay_safe=True),

@@ -246,8 +246,19 @@ class Suggester:
         model = await self.counts(user_id, [f for each in found for f in each])
         return [rank(each, model, self.prior) if each else [] for each in found]
 
-    async def learn(self, uow: UnitOfWork, user_id: str, labelled: Iterable[Labelled]) -> None:
-        """Adds (or, with -1, takes back) labelled descriptions, in ``uow``: one bulk write."""
+    async def learn(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        labelled: Iterable[Labelled],
+        *,
+        atomic: bool = True,
+    ) -> None:
+        """Adds (or, with -1, takes back) labelled descriptions: one bulk write, and a second
+        when new words appear. In ``uow``'s transaction; with ``atomic=False`` outside it, for a
+        caller to which a write left half done, or done twice, is harmless: it then saves the
+        commit's round trip (a transaction nothing was written in sends no commit)."""
+        session = uow.session if atomic else None
         words: dict[str, Counter[str]] = defaultdict(Counter)
         documents: Counter[str] = Counter()
         occurrences: Counter[str] = Counter()
@@ -278,16 +289,14 @@ class Suggester:
                     upsert=True,
                 )
             )
-        result = await uow.db.suggestion_words.bulk_write(
-            updates, ordered=False, session=uow.session
-        )
+        result = await uow.db.suggestion_words.bulk_write(updates, ordered=False, session=session)
         new_words = sum(1 for i in result.upserted_ids or {} if i < len(words))
         if new_words:  # rare once a user's usual merchants are known: a second write only then
             await uow.db.suggestion_words.update_one(
                 {"_id": _totals_id(user_id)},
                 {"$inc": {"vocabulary": new_words}, "$set": {"user_id": user_id}},
                 upsert=True,
-                session=uow.session,
+                session=session,
             )
 
 
