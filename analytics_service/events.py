@@ -50,12 +50,12 @@ async def on_expense(expense: ExpenseSnapshot, event: EventContext, uow: UnitOfW
     """The projection replaced (a duplicate or an older version rolls back: nothing changes),
     the rollups changed by the difference, written with the commit's other writes.
 
-    A new expense is inserted rather than replaced: its first version can replace nothing, so
-    the write need not come back with what it replaced, and it goes with the rollups' changes
-    in one round trip instead of two. One already there (a repeat, or a later version that came
-    first) is a duplicate key, which rolls the work back as a stale event."""
+    A new expense (its first version) is inserted rather than replaced: it can replace
+    nothing, so the write need not come back with what it replaced, and it goes with the
+    rollups' changes in one round trip instead of two. One already there (a repeat, or a later
+    version that came first) is a duplicate key, which rolls the work back as a stale event."""
     after = projected(event, expense)
-    if event.type is EventType.EXPENSE_CREATED:
+    if event.type is EventType.EXPENSE_CREATED and expense.version == 1:
         uow.queue_insert(uow.db.expense_projection, after, on_duplicate=StaleEventError)
         queue_difference(uow, None, after)
         return

@@ -66,9 +66,10 @@ def handlers(prior: Counts) -> Subscriptions:
         *user_directory_handlers(purge_user),
         on(UserRegistered, up_to_date),
         *BUDGET_COPY_HANDLERS,
-        # Replay-safe by choice: a model of habits, not money. A redelivery (after a crash
-        # between the write and the acknowledgement) may count one filing twice, or a crash
-        # half-way leave part of one counted, a negligible skew; in exchange no processed-event
+        # Replay-safe by choice: a model of habits, not money. A redelivery (after a crash or
+        # an error between the write and the acknowledgement) may count one filing twice, and
+        # one after the first of its two writes leaves the vocabulary a word or two short (the
+        # repeat finds the words known): a negligible skew. In exchange no processed-event
         # record is written (on the embedded server, concurrent inserts into that one
         # collection conflict, and a big import's learning kept losing to every other user's
         # events) and no transaction is needed.
