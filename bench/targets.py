@@ -410,7 +410,7 @@ async def post_and_ops(gateway: str, mongodb_url: str) -> Posts:
     idle_before = opcounters(mongodb_url)
     await asyncio.sleep(IDLE_SECONDS)
     idle_after = opcounters(mongodb_url)
-    idle = sum(idle_after[k] - idle_before[k] for k in idle_after) / IDLE_SECONDS  # commands too
+    idle = all_ops(idle_before, idle_after) / IDLE_SECONDS
     return Posts(samples, quiet, quiet_aiohttp, per_expense, idle, user_id)
 
 
