@@ -9,20 +9,25 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from devstack.stack import DEFAULT_PORTS, Stack
-from tests.support import BrokerNames, delete_stack_broker_names, free_ports, local_rabbitmq
+from devstack.stack import Stack
+from tests.support import (
+    BrokerNames,
+    delete_stack_broker_names,
+    free_stack_ports,
+    local_rabbitmq,
+)
 
 
 @contextlib.contextmanager
 def bench_stack(env: dict[str, str] | None = None) -> Iterator[tuple[Stack, BrokerNames, str]]:
     amqp_url = local_rabbitmq()
     names = BrokerNames.fresh()
-    ports = free_ports(1 + len(DEFAULT_PORTS))
+    ports, mongo_port = free_stack_ports()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         stack = Stack(
             data_dir=Path(tmp) / ".data",
-            ports=dict(zip(DEFAULT_PORTS, ports[1:], strict=True)),
-            mongo_port=ports[0],
+            ports=ports,
+            mongo_port=mongo_port,
             # A real MongoDB when MONGODB_URL names one; otherwise the launcher's SecantusDB.
             mongodb_url=os.environ.get("MONGODB_URL") or None,
             amqp_url=amqp_url,

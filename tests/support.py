@@ -48,6 +48,12 @@ def free_ports(count: int) -> list[int]:
         return ports
 
 
+def free_stack_ports() -> tuple[dict[str, int], int]:
+    """A whole stack's ports, all distinct: each service's, and the database's."""
+    ports = free_ports(1 + len(DEFAULT_PORTS))
+    return dict(zip(DEFAULT_PORTS, ports[1:], strict=True)), ports[0]
+
+
 TESTCONTAINER_IMAGES = ("mongo:8.0", "rabbitmq:3.13-management")
 # deploy/offline-images.sh labels the images it builds under official names with this: they run
 # the compose stack, but are not what testcontainers expects (SecantusDB is no mongod).
@@ -204,11 +210,11 @@ async def running_stack(
     its own broker names; ``mongodb_url`` None: the launcher's own SecantusDB. Stopped, and its
     queues and exchanges removed, afterwards."""
     names = BrokerNames.fresh()
-    ports = free_ports(1 + len(DEFAULT_PORTS))
+    ports, mongo_port = free_stack_ports()
     stack = Stack(
         data_dir=data_dir,
-        ports=dict(zip(DEFAULT_PORTS, ports[1:], strict=True)),
-        mongo_port=ports[0],
+        ports=ports,
+        mongo_port=mongo_port,
         mongodb_url=mongodb_url,
         amqp_url=amqp_url,
         env={"EVENTS_EXCHANGE": names.exchange, "QUEUE_PREFIX": names.queue_prefix, **env},

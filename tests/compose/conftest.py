@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ROOT, STAND_IN_LABEL, free_port
+from tests.support import ROOT, STAND_IN_LABEL, free_ports
 
 PROJECT = "et-compose-test"
 SERVICES = (
@@ -175,13 +175,14 @@ def compose() -> Iterator[Compose]:
     if any(is_stand_in(image) for image in ("mongo:8.0", "python:3.11-slim-bookworm")):
         files.append(OFFLINE_OVERRIDE)
     files.append(TEST_OVERRIDE)
+    gateway_port, management_port = free_ports(2)
     stack = Compose(
         command=command,
         files=files,
         env={
             "RABBITMQ_PASSWORD": secrets.token_urlsafe(16),
-            "GATEWAY_PORT": str(free_port()),
-            "RABBITMQ_MANAGEMENT_PORT": str(free_port()),
+            "GATEWAY_PORT": str(gateway_port),
+            "RABBITMQ_MANAGEMENT_PORT": str(management_port),
         },
         gateway_port=0,
     )
