@@ -22,6 +22,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import DomainError
@@ -29,6 +30,9 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# How long a client is asked to wait when the database cannot be reached: about the time the
+# driver itself waits for a server before giving up (shared.mongo's serverSelectionTimeoutMS).
+DATABASE_RETRY_AFTER_SECONDS = 5
 # The statuses a client can meet on any operation; each is documented with the Problem schema.
 COMMON_ERROR_STATUSES = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 500, 502, 503, 504)
 
@@ -78,7 +82,11 @@ def domain_problem(exc: DomainError) -> ProblemResponse:
 
 
 class UnexpectedErrorMiddleware:
-    """Answers an unhandled exception with a problem 500, and does not re-raise it.
+    """Answers an unhandled exception with a problem 500, and does not re-raise it; the
+    database out of reach (no server to select, a connection lost mid-request) with a 503 and
+    ``Retry-After`` instead: nothing is wrong with the request and it may be sent again later
+    (a connection lost during a commit leaves its outcome unknown: a create sent again with the
+    same ``Idempotency-Key`` cannot be made twice).
 
     Starlette's handler for ``Exception`` re-raises after answering, and uvicorn then closes the
     keep-alive connection under the gateway's pool: the gateway's next request on it failed as a
@@ -100,6 +108,18 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ConnectionFailure as exc:
+            log.warning(
+                "database unreachable on %s %s: %r", scope.get("method"), scope.get("path"), exc
+            )
+            if started:
+                raise
+            unavailable = problem(
+                503,
+                "the database cannot be reached right now; try again shortly",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            )
+            await unavailable(scope, receive, send)
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:

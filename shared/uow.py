@@ -23,7 +23,14 @@ from typing import TypeVar
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ClientBulkWriteException, DuplicateKeyError, PyMongoError, WriteError
+from pymongo.errors import (
+    ClientBulkWriteException,
+    ConnectionFailure,
+    DuplicateKeyError,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteError,
+)
 
 from shared.errors import UnavailableError
 from shared.events import EventEnvelope, Payload
@@ -205,7 +212,12 @@ class Transactions:
     async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 20) -> T:
         """``work`` in one transaction, retried up to ``attempts`` times on a transient error
         (about two seconds of backoff in all). Still conflicting after that (many writers of
-        one document at once), it gives up with 503 and Retry-After, never a 500."""
+        one document at once), it gives up with 503 and Retry-After, never a 500.
+
+        The driver labels a lost connection transient too, but that is not a conflict: a
+        connection dropped under us is tried once more (a pooled one the server had closed),
+        and no server to select at all (the driver has already waited for one) is raised at
+        once (503 to a client, shared.problems), not retried twenty times its wait."""
         for attempt in range(attempts):
             try:
                 async with self._mongo.transaction() as session:
@@ -214,6 +226,10 @@ class Transactions:
                     claim = self._claim if self._on_commit is not None else None
                     entries = await uow.flush(claim)
             except PyMongoError as exc:
+                if isinstance(exc, ServerSelectionTimeoutError) or (
+                    isinstance(exc, ConnectionFailure) and attempt > 0
+                ):
+                    raise
                 if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
                     # Jittered exponential backoff: processes contending for one document (a
                     # user's totals, say) spread out instead of colliding again in step.

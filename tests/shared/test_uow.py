@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient, monitoring
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from shared.events import UserDeleted
 from shared.mongo import Document, Mongo, UnsupportedServerError, require_client_bulk_write
 from shared.outbox import create_outbox_indexes
 from shared.uow import Transactions, UnitOfWork
+from tests.support import secantusdb
 
 
 class Commands(monitoring.CommandListener):
@@ -135,3 +137,29 @@ def test_a_server_older_than_mongodb_8_is_refused_with_why() -> None:
         require_client_bulk_write({"maxWireVersion": 21})  # 7.0
     with pytest.raises(UnsupportedServerError):
         require_client_bulk_write({})
+
+
+@pytest.mark.integration
+async def test_no_server_to_select_is_not_retried_as_a_conflict(tmp_path: Path) -> None:
+    """A transaction's ServerSelectionTimeoutError carries TransientTransactionError, like a
+    write conflict; retried as one, a request waited twenty times the driver's 5 s."""
+    with secantusdb(tmp_path) as url:
+        mongo = Mongo(url, "gone")
+        transactions = Transactions(mongo, producer="tests")
+        runs = 0
+
+        async def read(uow: UnitOfWork) -> object:
+            nonlocal runs
+            runs += 1
+            return await uow.db.things.find_one({}, session=uow.session)
+
+        assert await transactions.run(read) is None
+    try:
+        with pytest.raises(ServerSelectionTimeoutError) as raised:
+            await transactions.run(read)
+    finally:
+        await mongo.close()
+    assert raised.value.has_error_label("TransientTransactionError")  # why it was retried
+    # Once with the server up; without it, once finding no server, after (usually) once on
+    # the pooled connection it had dropped, which is tried once more: not twenty times.
+    assert runs in (2, 3)
