@@ -85,8 +85,10 @@ async def on_expenses_imported(
 async def on_threshold_reached(
     alert: BudgetThresholdReached, event: EventContext, uow: UnitOfWork
 ) -> None:
-    uow.queue_replace(
-        uow.db.alerts,
+    """Kept under the event's id, so a repeat writes it again as it was: replay-safe, with no
+    processed-event record. Its one write is atomic alone, so it is sent outside the unit of
+    work's transaction, which stays empty and sends no commit: one round trip, not two."""
+    await uow.db.alerts.replace_one(
         {"_id": event.id},
         {
             "user_id": event.user_id,
@@ -116,6 +118,6 @@ HANDLERS: Subscriptions = [
     on(ExpenseDeleted, on_expense, replay_safe=True),
     on(ExpensesImported, on_expenses_imported, replay_safe=True),
     *BUDGET_COPY_HANDLERS,
-    on(BudgetThresholdReached, on_threshold_reached),
+    on(BudgetThresholdReached, on_threshold_reached, replay_safe=True),
     on(DigestRequested, on_digest_requested),
 ]
