@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ConnectionFailure
 
 from shared.events import EventEnvelope, EventType, Payload
 from shared.log import new_request_id, request_id_var
@@ -37,6 +38,21 @@ log = logging.getLogger(__name__)
 # A message this large (an import's batch of 1,000 expenses is about 300 KB) is handled only
 # when no other such message is being handled in this process: see ``on_message``.
 LARGE_MESSAGE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class UnreachableWaits:
+    """How a delivery waits for a database out of reach: no fault of the message, so it is
+    tried again, unacknowledged, ``first`` to ``longest`` seconds apart, for up to ``give_up``
+    seconds, before it is requeued like any failure. Requeued at once, five deliveries of
+    about five seconds each (the driver's wait for a server) would dead-letter every event in
+    flight during a half-minute outage; the limit still lets a message that itself makes the
+    connection fail (a query that times out, say) reach the dead-letter queue."""
+
+    first: float = 0.5
+    longest: float = 30.0
+    give_up: float = 600.0
+
 
 P = TypeVar("P", bound=Payload)
 P_contra = TypeVar("P_contra", bound=Payload, contravariant=True)
@@ -131,8 +147,14 @@ def replay_safe_types(subscriptions: Subscriptions) -> frozenset[type[Payload]]:
 
 
 class IdempotentConsumer:
-    def __init__(self, transactions: Transactions, subscriptions: Subscriptions) -> None:
+    def __init__(
+        self,
+        transactions: Transactions,
+        subscriptions: Subscriptions,
+        unreachable: UnreachableWaits | None = None,
+    ) -> None:
         self._transactions = transactions
+        self._unreachable = unreachable or UnreachableWaits()
         self.handlers = merge_handlers(subscriptions)
         self._replay_safe = replay_safe_types(subscriptions)
         self._user_turns: dict[str | None, tuple[asyncio.Lock, int]] = {}
@@ -182,8 +204,7 @@ class IdempotentConsumer:
             await message.ack()
             return
         try:
-            async with self._turn_of(envelope.user_id):
-                handled = await self._handle_once(envelope, payload, handler)
+            handled = await self._handle_waiting_for_database(envelope, payload, handler)
         except Exception:
             log.exception("handling %s %s failed; requeueing", envelope.type, envelope.id)
             EVENTS_HANDLED.labels(envelope.type.value, "failed").inc()
@@ -193,6 +214,29 @@ class IdempotentConsumer:
             log.info("duplicate %s %s ignored", envelope.type, envelope.id)
         EVENTS_HANDLED.labels(envelope.type.value, "handled" if handled else "duplicate").inc()
         await message.ack()
+
+    async def _handle_waiting_for_database(
+        self, envelope: EventEnvelope, payload: Payload, handler: Handler[Any]
+    ) -> bool:
+        waits = self._unreachable
+        wait, waited = waits.first, 0.0
+        while True:
+            try:
+                async with self._turn_of(envelope.user_id):
+                    return await self._handle_once(envelope, payload, handler)
+            except ConnectionFailure as exc:
+                if waited >= waits.give_up:
+                    raise
+                log.warning(
+                    "database unreachable handling %s %s; trying again in %.1f s: %r",
+                    envelope.type,
+                    envelope.id,
+                    wait,
+                    exc,
+                )
+                await asyncio.sleep(wait)
+                waited += wait
+                wait = min(wait * 2, waits.longest)
 
     @property
     def event_types(self) -> list[EventType]:

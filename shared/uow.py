@@ -217,7 +217,9 @@ class Transactions:
         The driver labels a lost connection transient too, but that is not a conflict: a
         connection dropped under us is tried once more (a pooled one the server had closed),
         and no server to select at all (the driver has already waited for one) is raised at
-        once (503 to a client, shared.problems), not retried twenty times its wait."""
+        once (503 to a client, shared.problems; a consumer's delivery waits for the database
+        instead, shared.consumer.UnreachableWaits), not retried twenty times its wait."""
+        connection_failures = 0
         for attempt in range(attempts):
             try:
                 async with self._mongo.transaction() as session:
@@ -226,10 +228,10 @@ class Transactions:
                     claim = self._claim if self._on_commit is not None else None
                     entries = await uow.flush(claim)
             except PyMongoError as exc:
-                if isinstance(exc, ServerSelectionTimeoutError) or (
-                    isinstance(exc, ConnectionFailure) and attempt > 0
-                ):
-                    raise
+                if isinstance(exc, ConnectionFailure):
+                    connection_failures += 1
+                    if connection_failures > 1 or isinstance(exc, ServerSelectionTimeoutError):
+                        raise
                 if attempt + 1 < attempts and exc.has_error_label("TransientTransactionError"):
                     # Jittered exponential backoff: processes contending for one document (a
                     # user's totals, say) spread out instead of colliding again in step.

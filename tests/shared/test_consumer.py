@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aio_pika
 import pytest
+from pymongo.errors import AutoReconnect
 
-from shared.consumer import EventContext, IdempotentConsumer, on, replace_if_newer
+from shared.consumer import (
+    EventContext,
+    IdempotentConsumer,
+    UnreachableWaits,
+    on,
+    replace_if_newer,
+)
 from shared.events import EventEnvelope, UserDeleted, UserTokensRevoked
 from shared.uow import UnitOfWork
 from tests.shared.conftest import Parts
@@ -168,3 +177,45 @@ async def test_a_repeat_whose_handler_fails_is_still_a_repeat(parts: Parts) -> N
         await consumer.handle(never_handled)
     assert await parts.mongo.db.effects.find_one({"_id": "sent"}) == {"_id": "sent", "n": 1}
     assert await parts.mongo.db.processed_events.count_documents({}) == 1
+
+
+async def test_a_database_out_of_reach_does_not_use_up_the_deliveries(parts: Parts) -> None:
+    """Five failed deliveries dead-letter a message (three here); a database down for longer
+    than a few of the driver's five-second waits must not, so the delivery waits for it."""
+    failures_left = 5  # more than the delivery limit
+    handled: list[str] = []
+
+    async def while_unreachable(deleted: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
+        nonlocal failures_left
+        if failures_left:
+            failures_left -= 1
+            raise AutoReconnect("127.0.0.1:27017: connection refused")
+        handled.append(event.id)
+
+    waits = UnreachableWaits(first=0.01, longest=0.05, give_up=5.0)
+    consumer = IdempotentConsumer(parts.transactions, [on(UserDeleted, while_unreachable)], waits)
+    queue = f"{parts.names.queue_prefix}consumer.events"
+    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
+    envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
+    await parts.bus.publish(envelope, correlation_id=None)
+
+    assert await eventually(lambda: asyncio.sleep(0, handled == [envelope.id]), timeout=10)
+    assert failures_left == 0
+    assert await count_in_queue(parts.amqp_url, f"{queue}.dlq") == 0
+
+
+async def test_a_database_out_of_reach_for_too_long_is_a_failed_delivery(parts: Parts) -> None:
+    async def never_reachable(deleted: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
+        raise AutoReconnect("127.0.0.1:27017: connection refused")
+
+    waits = UnreachableWaits(first=0.01, longest=0.02, give_up=0.05)
+    consumer = IdempotentConsumer(parts.transactions, [on(UserDeleted, never_reachable)], waits)
+    queue = f"{parts.names.queue_prefix}consumer.events"
+    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
+    envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
+    await parts.bus.publish(envelope, correlation_id=None)
+
+    async def dead_lettered() -> bool:
+        return await count_in_queue(parts.amqp_url, f"{queue}.dlq") == 1
+
+    assert await eventually(dead_lettered, timeout=10)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient, monitoring
-from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, DuplicateKeyError, ServerSelectionTimeoutError
 
 from shared.events import UserDeleted
 from shared.mongo import Document, Mongo, UnsupportedServerError, require_client_bulk_write
@@ -161,5 +161,33 @@ async def test_no_server_to_select_is_not_retried_as_a_conflict(tmp_path: Path) 
         await mongo.close()
     assert raised.value.has_error_label("TransientTransactionError")  # why it was retried
     # Once with the server up; without it, once finding no server, after (usually) once on
-    # the pooled connection it had dropped, which is tried once more: not twenty times.
+    # the pooled connection it had dropped, which is tried once more (the next test): not
+    # twenty times.
     assert runs in (2, 3)
+
+
+async def test_a_dropped_connection_is_tried_once_more_then_raised(fresh_mongo: Mongo) -> None:
+    transactions = Transactions(fresh_mongo, producer="tests")
+    dropped = {"errorLabels": ["TransientTransactionError"]}  # as the driver labels it
+    runs = 0
+
+    async def dropped_once(uow: UnitOfWork) -> str:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise AutoReconnect("connection closed", dropped)
+        return "written"
+
+    assert await transactions.run(dropped_once) == "written"
+    assert runs == 2
+
+    runs = 0
+
+    async def always_dropped(uow: UnitOfWork) -> None:
+        nonlocal runs
+        runs += 1
+        raise AutoReconnect("connection closed", dropped)
+
+    with pytest.raises(AutoReconnect):
+        await transactions.run(always_dropped)
+    assert runs == 2  # not the twenty a write conflict gets
