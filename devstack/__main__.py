@@ -30,6 +30,7 @@ def stack_from_environment() -> Stack:
         gateway_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
         mongodb_url=os.environ.get("MONGODB_URL") or None,
         amqp_url=os.environ.get("AMQP_URL", DEFAULT_AMQP_URL),
+        mongo_sync_on_commit=os.environ.get("EMBEDDED_DB_SYNC", "").lower() in {"1", "true", "yes"},
     )
 
 

@@ -47,6 +47,8 @@ class Stack:
     mongodb_url: str | None = None  # a real MongoDB; None starts SecantusDB
     # How long SecantusDB lets a transaction idle before aborting it (the tests shorten it).
     transaction_lifetime_seconds: float = 60.0
+    # Whether SecantusDB flushes its log to disk at every commit (see docs/operations.md).
+    mongo_sync_on_commit: bool = False
     amqp_url: str = DEFAULT_AMQP_URL
     env: dict[str, str] = field(default_factory=dict)  # extra settings for every service
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -89,6 +91,7 @@ class Stack:
                 "WARNING",
                 "--transaction-lifetime-seconds",
                 str(self.transaction_lifetime_seconds),
+                *(["--sync-on-commit"] if self.mongo_sync_on_commit else []),
             ],
             {},
         )
