@@ -41,6 +41,10 @@ LEASE_MARGIN = timedelta(seconds=10)  # a fresh entry's lease is renewed when th
 # lease (CLAIM_LEASE) keeps sweeps off them meanwhile; a process that dies in between has its
 # entries published again once the lease runs out, which at-least-once delivery allows.
 MARK_SENT_DELAY = 1.0
+# While the broker is away the relay publishes nothing and looks again this often: a publish
+# would only fail and put its entry's next try further off (the backoff is for a broker that
+# refuses an entry), so entries written during a 20 s outage waited up to 30 s more after it.
+BROKER_AWAY_POLL_SECONDS = 0.5
 SENT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
@@ -95,8 +99,9 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         failures = 0
         while True:
+            connected = self._bus.is_connected()
             try:
-                if self._fresh:
+                if self._fresh and connected:
                     batch, self._fresh = (
                         self._fresh[: self._batch_size],
                         self._fresh[self._batch_size :],
@@ -105,7 +110,7 @@ class OutboxRelay:
                     continue
                 if self._mark_due is not None and loop.time() >= self._mark_due:
                     await self._mark_published()
-                if loop.time() >= self._next_sweep:
+                if connected and loop.time() >= self._next_sweep:
                     self._next_sweep = loop.time() + self._sweep_interval
                     if await self.relay_batch() >= self._batch_size:
                         self._next_sweep = 0.0  # more left: sweep again at once
@@ -116,9 +121,11 @@ class OutboxRelay:
                 log.exception("outbox relay failed; retrying")
                 self._next_sweep = loop.time() + min(30.0, 0.5 * 2**failures)
             self._wake.clear()
-            if self._fresh:
+            if self._fresh and connected:
                 continue
             wake_at = min(self._next_sweep, self._mark_due or self._next_sweep)
+            if not connected:  # back when the robust connection is: a sweep is due by then
+                wake_at = min(wake_at, loop.time() + BROKER_AWAY_POLL_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wake_at - loop.time()))
 

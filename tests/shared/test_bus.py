@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 
@@ -97,3 +98,53 @@ async def test_a_type_bound_later_reaches_the_queue_from_then_on(parts: Parts) -
     await publish(UserTokensRevoked(user_id="late", token_version=1, reason="t"))
     assert await eventually(lambda: asyncio.sleep(0, "user.tokens_revoked:late" in seen))
     assert "user.tokens_revoked:early" not in seen
+
+
+@pytest.mark.skipif(
+    USE_DOCKER or shutil.which("rabbitmqctl") is None,
+    reason="restarts the local broker with rabbitmqctl",
+)
+@pytest.mark.timeout(240)
+async def test_events_written_while_the_broker_is_away_go_out_once_it_is_back(
+    parts: Parts,
+) -> None:
+    """The relay does not try to publish while the broker is away: each failed try would put
+    the entry's next one further off (2, 4, 8, 16 s...), so the events of an outage went out
+    up to half a minute after the broker's return."""
+    seen: list[str] = []
+
+    async def on_deleted(deleted: UserDeleted, event: EventContext, uow: UnitOfWork) -> None:
+        seen.append(deleted.user_id)
+
+    async def emit(user_id: str) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            uow.emit(UserDeleted(user_id=user_id), user_id=user_id)
+
+        await parts.transactions.run(work)
+
+    consumer = IdempotentConsumer(parts.transactions, [on(UserDeleted, on_deleted)])
+    queue = f"{parts.names.queue_prefix}consumer.events"
+    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
+    relay = asyncio.create_task(parts.relay.run())
+    try:
+        await asyncio.to_thread(rabbitmqctl, "stop_app")
+        try:
+            assert await eventually(
+                lambda: asyncio.sleep(0, not parts.bus.is_connected()), what="the disconnect"
+            )
+            for n in range(3):
+                await emit(f"u{n}")  # committed while the broker is away
+            await asyncio.sleep(10)  # the outage lasts (the scenario, not a wait for a fact)
+        finally:
+            await asyncio.to_thread(rabbitmqctl, "start_app")
+        assert await eventually(
+            lambda: asyncio.sleep(0, sorted(seen) == ["u0", "u1", "u2"]), timeout=60, interval=0.2
+        )
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+    # Each was published once the broker was back: no tries while it was away (where retries
+    # 2 s, then 4 s, apart would have made three or more).
+    attempts = [doc["attempts"] async for doc in parts.mongo.db.outbox.find({})]
+    assert attempts == [1, 1, 1]
