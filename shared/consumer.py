@@ -43,11 +43,12 @@ LARGE_MESSAGE_BYTES = 64 * 1024
 @dataclass(frozen=True)
 class UnreachableWaits:
     """How a delivery waits for a database out of reach: no fault of the message, so it is
-    tried again, unacknowledged, ``first`` to ``longest`` seconds apart, for up to ``give_up``
-    seconds, before it is requeued like any failure. Requeued at once, five deliveries of
-    about five seconds each (the driver's wait for a server) would dead-letter every event in
-    flight during a half-minute outage; the limit still lets a message that itself makes the
-    connection fail (a query that times out, say) reach the dead-letter queue."""
+    tried again, unacknowledged, ``first`` to ``longest`` seconds apart, until ``give_up``
+    seconds have passed since it arrived, then once more as an ordinary try (requeued if it
+    fails). Requeued at once, five deliveries of about five seconds each (the driver's wait
+    for a server) would dead-letter every event in flight during a half-minute outage. The
+    limit keeps a delivery well inside RabbitMQ's consumer timeout (30 minutes by default),
+    past which the broker would close the channel and requeue every delivery on it."""
 
     first: float = 0.5
     longest: float = 30.0
@@ -180,16 +181,41 @@ class IdempotentConsumer:
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """Large messages one at a time: a prefetch of 32 import batches parsed together held
         32,000 expenses in memory while they waited for their user's turn (budget_service at
-        178 MiB after a 100,000-row import); one user's batches run in turn anyway."""
+        178 MiB after a 100,000-row import); one user's batches run in turn anyway.
+
+        A database out of reach is no fault of the message: the delivery waits, unacknowledged
+        and holding nothing (the message is parsed again for each try), and tries again (see
+        UnreachableWaits) before it counts as a failed delivery."""
         token = request_id_var.set(message.correlation_id or new_request_id())
         try:
             large = len(message.body) > LARGE_MESSAGE_BYTES
-            async with self._large_messages if large else contextlib.nullcontext():
-                await self._dispatch(message)
+            waits = self._unreachable
+            loop = asyncio.get_running_loop()
+            give_up_at = loop.time() + waits.give_up
+            wait = waits.first
+            while True:
+                patient = loop.time() < give_up_at
+                try:
+                    async with self._large_messages if large else contextlib.nullcontext():
+                        await self._dispatch(message, wait_for_database=patient)
+                    return
+                except ConnectionFailure as exc:
+                    log.warning(
+                        "database unreachable handling message %s; trying again in %.1f s: %r",
+                        message.message_id,
+                        wait,
+                        exc,
+                    )
+                    await asyncio.sleep(min(wait, max(0.0, give_up_at - loop.time())))
+                    wait = min(wait * 2, waits.longest)
         finally:
             request_id_var.reset(token)
 
-    async def _dispatch(self, message: AbstractIncomingMessage) -> None:
+    async def _dispatch(
+        self, message: AbstractIncomingMessage, *, wait_for_database: bool = False
+    ) -> None:
+        """Handles, then acknowledges or requeues, the message; a ConnectionFailure with
+        ``wait_for_database`` is raised instead, the message left as it is."""
         try:
             envelope = EventEnvelope.model_validate_json(message.body)
             payload = envelope.payload()  # validated once, here; handlers get it typed
@@ -204,8 +230,11 @@ class IdempotentConsumer:
             await message.ack()
             return
         try:
-            handled = await self._handle_waiting_for_database(envelope, payload, handler)
-        except Exception:
+            async with self._turn_of(envelope.user_id):
+                handled = await self._handle_once(envelope, payload, handler)
+        except Exception as exc:
+            if wait_for_database and isinstance(exc, ConnectionFailure):
+                raise
             log.exception("handling %s %s failed; requeueing", envelope.type, envelope.id)
             EVENTS_HANDLED.labels(envelope.type.value, "failed").inc()
             await message.nack(requeue=True)
@@ -214,29 +243,6 @@ class IdempotentConsumer:
             log.info("duplicate %s %s ignored", envelope.type, envelope.id)
         EVENTS_HANDLED.labels(envelope.type.value, "handled" if handled else "duplicate").inc()
         await message.ack()
-
-    async def _handle_waiting_for_database(
-        self, envelope: EventEnvelope, payload: Payload, handler: Handler[Any]
-    ) -> bool:
-        waits = self._unreachable
-        wait, waited = waits.first, 0.0
-        while True:
-            try:
-                async with self._turn_of(envelope.user_id):
-                    return await self._handle_once(envelope, payload, handler)
-            except ConnectionFailure as exc:
-                if waited >= waits.give_up:
-                    raise
-                log.warning(
-                    "database unreachable handling %s %s; trying again in %.1f s: %r",
-                    envelope.type,
-                    envelope.id,
-                    wait,
-                    exc,
-                )
-                await asyncio.sleep(wait)
-                waited += wait
-                wait = min(wait * 2, waits.longest)
 
     @property
     def event_types(self) -> list[EventType]:
@@ -281,6 +287,8 @@ class IdempotentConsumer:
             await self._transactions.run(once, attempts=30)
         except (_AlreadyProcessedError, StaleEventError):
             return False
+        except ConnectionFailure:
+            raise  # asking whether it was processed would only wait for the database again
         except Exception:
             # The mark is written after the handler, so a repeat's handler runs first and may
             # fail where the first delivery did not (its user deleted since, say): a repeat is

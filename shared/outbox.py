@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -45,6 +46,9 @@ MARK_SENT_DELAY = 1.0
 # would only fail and put its entry's next try further off (the backoff is for a broker that
 # refuses an entry), so entries written during a 20 s outage waited up to 30 s more after it.
 BROKER_AWAY_POLL_SECONDS = 0.5
+# Fresh entries held in memory while the broker is away, at most (one may be an import's batch
+# of 1,000 expenses); the others are swept up after their lease, 30 s.
+MAX_FRESH_AWAY = 100
 SENT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
@@ -81,8 +85,13 @@ class OutboxRelay:
         self._next_sweep = 0.0
 
     def committed(self, entries: list[Document]) -> None:
-        """Entries this process has just committed (shared.uow calls this after a commit)."""
-        self._fresh.extend(entries)
+        """Entries this process has just committed (shared.uow calls this after a commit).
+        While the broker is away (nothing is sent) at most MAX_FRESH_AWAY are held in memory:
+        the rest are left to a sweep once their lease runs out."""
+        if self._bus.is_connected():
+            self._fresh.extend(entries)
+        else:
+            self._fresh.extend(entries[: max(0, MAX_FRESH_AWAY - len(self._fresh))])
         self._wake.set()
 
     async def run(self) -> None:
@@ -123,9 +132,10 @@ class OutboxRelay:
             self._wake.clear()
             if self._fresh and connected:
                 continue
-            wake_at = min(self._next_sweep, self._mark_due or self._next_sweep)
-            if not connected:  # back when the robust connection is: a sweep is due by then
-                wake_at = min(wake_at, loop.time() + BROKER_AWAY_POLL_SECONDS)
+            if connected:
+                wake_at = min(self._next_sweep, self._mark_due or self._next_sweep)
+            else:  # no sweep until the broker is back, however overdue (it would spin)
+                wake_at = min(self._mark_due or math.inf, loop.time() + BROKER_AWAY_POLL_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wake_at - loop.time()))
 

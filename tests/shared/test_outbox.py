@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from shared.events import EventEnvelope, UserDeleted
-from shared.outbox import OutboxState
-from shared.uow import UnitOfWork
+from shared.outbox import MAX_FRESH_AWAY, OutboxRelay, OutboxState
+from shared.uow import Transactions, UnitOfWork
 from tests.shared.conftest import Parts
 from tests.support import event_tap, eventually
 
@@ -192,3 +192,51 @@ async def test_a_run_of_commits_is_marked_sent_in_a_few_writes(parts: Parts) -> 
         finally:
             await stop(relay)
     assert 1 <= writes <= 4, writes
+
+
+class AwayBroker:
+    """A bus whose broker is away: it counts how often the relay asks, and refuses to send."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def is_connected(self) -> bool:
+        self.asked += 1
+        return False
+
+    async def publish(self, envelope: EventEnvelope, *, correlation_id: str | None) -> None:
+        raise AssertionError("nothing is published while the broker is away")
+
+    async def consume(self, queue: str, event_types: Any, callback: Any) -> None:
+        raise NotImplementedError
+
+    async def broadcast(self, queue: str, event_types: Any, callback: Any) -> None:
+        raise NotImplementedError
+
+    async def bind(self, queue: str, event_types: Any) -> None:
+        raise NotImplementedError
+
+
+async def test_while_the_broker_is_away_the_relay_waits_and_holds_little(parts: Parts) -> None:
+    """Its sweep overdue (it runs at start), a relay that skipped sweeps while the broker was
+    away woke at once, forever: a core spent in each service for the outage's length."""
+    away = AwayBroker()
+    relay = OutboxRelay(parts.mongo, away)
+    transactions = Transactions(parts.mongo, producer="tests", on_commit=relay.committed)
+
+    async def emit(uow: UnitOfWork) -> None:
+        for n in range(MAX_FRESH_AWAY + 50):
+            uow.emit(UserDeleted(user_id=f"u{n}"), user_id=f"u{n}")
+
+    task = asyncio.create_task(relay.run())
+    try:
+        await transactions.run(emit)
+        asked = away.asked
+        await asyncio.sleep(1.0)  # the window the relay's pace is counted in
+        turns = away.asked - asked
+    finally:
+        await stop(task)
+    assert 1 <= turns <= 4  # one look every 0.5 s
+    assert len(relay._fresh) == MAX_FRESH_AWAY  # the rest wait in the outbox for a sweep
+    pending = await parts.mongo.db.outbox.count_documents({"state": {"$ne": OutboxState.SENT}})
+    assert pending == MAX_FRESH_AWAY + 50

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient, monitoring
-from pymongo.errors import AutoReconnect, DuplicateKeyError, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    DuplicateKeyError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from shared.events import UserDeleted
 from shared.mongo import Document, Mongo, UnsupportedServerError, require_client_bulk_write
@@ -191,3 +196,18 @@ async def test_a_dropped_connection_is_tried_once_more_then_raised(fresh_mongo: 
     with pytest.raises(AutoReconnect):
         await transactions.run(always_dropped)
     assert runs == 2  # not the twenty a write conflict gets
+
+    runs = 0
+
+    async def conflict_then_dropped(uow: UnitOfWork) -> str:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise OperationFailure("write conflict", 112, dropped)
+        if runs == 2:
+            raise AutoReconnect("connection closed", dropped)
+        return "written"
+
+    # A conflict's retry is not the dropped connection's one more try.
+    assert await transactions.run(conflict_then_dropped) == "written"
+    assert runs == 3
