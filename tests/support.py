@@ -22,8 +22,10 @@ from typing import Any
 import aio_pika
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
+from pymongo import AsyncMongoClient, monitoring
 
 from devstack.stack import DEFAULT_PORTS, SERVICES, Stack
+from shared.mongo import Mongo
 from shared.settings import DEFAULT_AMQP_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +105,32 @@ async def eventually(
                 f"not within {timeout}s: {what or getattr(check, '__name__', repr(check))}"
             )
         await asyncio.sleep(interval)
+
+
+class Commands(monitoring.CommandListener):
+    """The names of the commands a client sent, in order (round trips, counted)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def watched_mongo(mongo_url: str) -> tuple[Mongo, Commands]:
+    """A service's Mongo on a database of its own, every command its client sends recorded."""
+    commands = Commands()
+    mongo = Mongo(mongo_url, f"test_{uuid.uuid4().hex[:8]}")
+    await mongo.close()
+    mongo.client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[commands])
+    mongo.db = mongo.client[mongo.db.name]
+    return mongo, commands
 
 
 # -- infrastructure -------------------------------------------------------------------------------

@@ -3,12 +3,10 @@ budget.threshold_reached leaves, and what its delivery costs the database."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
 
 from analytics_service.events import HANDLERS
 from analytics_service.storage import create_indexes
@@ -16,31 +14,13 @@ from shared.consumer import IdempotentConsumer, create_consumer_indexes
 from shared.events import BudgetThresholdReached, EventEnvelope
 from shared.mongo import Mongo
 from shared.uow import Transactions
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+from tests.support import Commands, watched_mongo
 
 
 @pytest.fixture
 async def watched(mongo_url: str) -> AsyncIterator[tuple[Mongo, Commands]]:
-    """analytics_service's Mongo on a database of its own, every command it sends recorded
-    (from the first event on)."""
-    commands = Commands()
-    mongo = Mongo(mongo_url, f"test_{uuid.uuid4().hex[:8]}")
-    await mongo.close()
-    mongo.client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[commands])
-    mongo.db = mongo.client[mongo.db.name]
+    """analytics_service's Mongo, every command it sends recorded from the first event on."""
+    mongo, commands = await watched_mongo(mongo_url)
     await create_indexes(mongo.db)
     await create_consumer_indexes(mongo.db)
     commands.names.clear()

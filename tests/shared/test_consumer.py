@@ -10,6 +10,7 @@ from pymongo.errors import AutoReconnect
 
 from shared.consumer import (
     EventContext,
+    Handler,
     IdempotentConsumer,
     UnreachableWaits,
     on,
@@ -179,6 +180,18 @@ async def test_a_repeat_whose_handler_fails_is_still_a_repeat(parts: Parts) -> N
     assert await parts.mongo.db.processed_events.count_documents({}) == 1
 
 
+async def deliver_one(
+    parts: Parts, handler: Handler[UserDeleted], waits: UnreachableWaits
+) -> tuple[str, EventEnvelope]:
+    """A consumer of user.deleted with ``handler`` on its queue, and one such event sent to it."""
+    consumer = IdempotentConsumer(parts.transactions, [on(UserDeleted, handler)], waits)
+    queue = f"{parts.names.queue_prefix}consumer.events"
+    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
+    envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
+    await parts.bus.publish(envelope, correlation_id=None)
+    return queue, envelope
+
+
 async def test_a_database_out_of_reach_does_not_use_up_the_deliveries(parts: Parts) -> None:
     """Five failed deliveries dead-letter a message (three here); a database down for longer
     than a few of the driver's five-second waits must not, so the delivery waits for it."""
@@ -193,11 +206,7 @@ async def test_a_database_out_of_reach_does_not_use_up_the_deliveries(parts: Par
         handled.append(event.id)
 
     waits = UnreachableWaits(first=0.01, longest=0.05, give_up=5.0)
-    consumer = IdempotentConsumer(parts.transactions, [on(UserDeleted, while_unreachable)], waits)
-    queue = f"{parts.names.queue_prefix}consumer.events"
-    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
-    envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
-    await parts.bus.publish(envelope, correlation_id=None)
+    queue, envelope = await deliver_one(parts, while_unreachable, waits)
 
     assert await eventually(lambda: asyncio.sleep(0, handled == [envelope.id]), timeout=10)
     assert failures_left == 0
@@ -209,11 +218,7 @@ async def test_a_database_out_of_reach_for_too_long_is_a_failed_delivery(parts: 
         raise AutoReconnect("127.0.0.1:27017: connection refused")
 
     waits = UnreachableWaits(first=0.01, longest=0.02, give_up=0.05)
-    consumer = IdempotentConsumer(parts.transactions, [on(UserDeleted, never_reachable)], waits)
-    queue = f"{parts.names.queue_prefix}consumer.events"
-    await parts.bus.consume(queue, consumer.event_types, consumer.on_message)
-    envelope = EventEnvelope.of(UserDeleted(user_id="u1"), producer="tests", user_id="u1")
-    await parts.bus.publish(envelope, correlation_id=None)
+    queue, _ = await deliver_one(parts, never_reachable, waits)
 
     async def dead_lettered() -> bool:
         return await count_in_queue(parts.amqp_url, f"{queue}.dlq") == 1

@@ -4,12 +4,10 @@ outbox entries, errors as the single write would have raised them, and nothing h
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import (
     AutoReconnect,
     DuplicateKeyError,
@@ -21,31 +19,12 @@ from shared.events import UserDeleted
 from shared.mongo import Document, Mongo, UnsupportedServerError, require_client_bulk_write
 from shared.outbox import create_outbox_indexes
 from shared.uow import Transactions, UnitOfWork
-from tests.support import secantusdb
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+from tests.support import Commands, secantusdb, watched_mongo
 
 
 @pytest.fixture
 async def watched(mongo_url: str) -> AsyncIterator[tuple[Mongo, Commands]]:
-    """A service's Mongo on a database of its own, every command it sends recorded."""
-    commands = Commands()
-    mongo = Mongo(mongo_url, f"test_{uuid.uuid4().hex[:8]}")
-    await mongo.close()
-    mongo.client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[commands])
-    mongo.db = mongo.client[mongo.db.name]
+    mongo, commands = await watched_mongo(mongo_url)
     await create_outbox_indexes(mongo.db)
     yield mongo, commands
     await mongo.client.drop_database(mongo.db.name)
