@@ -183,9 +183,9 @@ class IdempotentConsumer:
         32,000 expenses in memory while they waited for their user's turn (budget_service at
         178 MiB after a 100,000-row import); one user's batches run in turn anyway.
 
-        A database out of reach is no fault of the message: the delivery waits, unacknowledged
-        and holding nothing (the message is parsed again for each try), and tries again (see
-        UnreachableWaits) before it counts as a failed delivery."""
+        A database out of reach is no fault of the message: the delivery waits, unacknowledged,
+        holding neither the slot for large messages nor its parsed payload (it is parsed again
+        for each try), and tries again (see UnreachableWaits) before it counts as failed."""
         token = request_id_var.set(message.correlation_id or new_request_id())
         try:
             large = len(message.body) > LARGE_MESSAGE_BYTES
