@@ -329,8 +329,21 @@ async def test_a_client_that_gives_up_leaves_no_hash_running(
     async def dropped() -> float:
         return await requests_seen(user_service, "/api/auth/login", "499") - dropped_before
 
-    # Most were still queued when their client left: dropped, never hashed.
-    assert await eventually(lambda: _at_least(dropped, 10), timeout=10)
+    # Most were still queued when their client left: dropped, never hashed. Each is counted
+    # when a hashing slot comes to it, after the few hashes that had begun (most of a second
+    # each at 12 rounds on a slow machine). Once, in a whole run on a slow machine, 10 had not
+    # been counted within 10 s (22 of 24 are, alone or with this module); why is not known, so
+    # a failure now says what was counted.
+    try:
+        await eventually(lambda: _at_least(dropped, 10), timeout=30)
+    except AssertionError:
+        seen = {s: await requests_seen(user_service, "/api/auth/login", s) for s in STATUSES}
+        raise AssertionError(
+            f"{await dropped()} dropped; logins by status so far: {seen}"
+        ) from None
+
+
+STATUSES = ("200", "401", "429", "499", "503")
 
 
 async def _at_least(count: Any, minimum: float) -> bool:
