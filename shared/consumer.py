@@ -211,9 +211,7 @@ class IdempotentConsumer:
         finally:
             request_id_var.reset(token)
 
-    async def _dispatch(
-        self, message: AbstractIncomingMessage, *, wait_for_database: bool = False
-    ) -> None:
+    async def _dispatch(self, message: AbstractIncomingMessage, *, wait_for_database: bool) -> None:
         """Handles, then acknowledges or requeues, the message; a ConnectionFailure with
         ``wait_for_database`` is raised instead, the message left as it is."""
         try:

@@ -56,8 +56,7 @@ async def test_an_alert_is_kept_once_in_one_write_however_often_it_comes(
     await consumer.handle(event)  # a redelivery
     kept = await mongo.db.alerts.find({}).to_list()
     assert len(kept) == 1
-    assert kept[0]["_id"] == event.id
-    assert kept[0]["user_id"] == "u1"
     alert = kept[0]
+    assert (alert["_id"], alert["user_id"]) == (event.id, "u1")
     assert (alert["budget_id"], alert["month"], alert["threshold"]) == ("b1", "2026-06", "0.8")
     assert await mongo.db.processed_events.count_documents({}) == 0
