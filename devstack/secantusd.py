@@ -73,6 +73,15 @@ statement carries the transaction's ``readConcern``, which mongod takes on every
 SecantusDB's ``bulkWrite`` refused as an unknown field; a unit of work whose writes are all
 queued (``shared.uow``) begins that way.
 
+And one (2026-12-08): **the TTL sweep read every document of every TTL collection.** Once a
+minute SecantusDB walked each collection with a TTL index (the outbox's sent entries, kept a
+week; processed events, kept 30 days; idempotency keys, ...) and decoded and matched every
+document in it, holding the store's one lock, so every command waited for it: 20,000 such
+documents held reads up 0.3 s a minute, 100,000 1.9 s, and the collections grow with every
+event. Here the sweep looks up, along each TTL index, what lies below its cutoff
+(``expired_candidates``; a partial index still scans), and SecantusDB applies its own filter to
+those as before: 5.8 ms at 100,000.
+
 The fixes reach into SecantusDB's internals, so they are applied to the version they were made
 for only; another version is refused (check whether it still needs them, then change
 ``PATCHED_VERSION``). A real ``mongod`` needs none of this (``MONGODB_URL``).
@@ -142,6 +151,33 @@ def patch() -> None:
         return pruned
 
     storage.Storage.prune_ttl_all_collections = prune_ttl_then_release
+
+    prune_ttl = storage.Storage.prune_ttl
+    scan_docs = storage.Storage._scan_docs
+    pruning = threading.local()  # the collection this thread prunes, and the time it prunes at
+
+    def prune_ttl_along_indexes(
+        self: Any, db: str, coll: str, *, now: datetime.datetime | None = None
+    ) -> int:
+        when = now or datetime.datetime.now(datetime.UTC)
+        if when.tzinfo is None:  # as SecantusDB reads a naive time
+            when = when.replace(tzinfo=datetime.UTC)
+        pruning.at = (db, coll, when)
+        try:
+            pruned: int = prune_ttl(self, db, coll, now=when)
+        finally:
+            pruning.at = None
+        return pruned
+
+    def scan_docs_or_expired(self: Any, db: str, coll: str) -> Any:
+        at = getattr(pruning, "at", None)
+        if at is None or at[:2] != (db, coll):
+            return scan_docs(self, db, coll)
+        pruning.at = None  # once: the lookups below may fall back to a scan, a real one
+        return expired_candidates(self, db, coll, at[2])
+
+    storage.Storage.prune_ttl = prune_ttl_along_indexes
+    storage.Storage._scan_docs = scan_docs_or_expired
 
     install_txn_session = storage.Storage._install_txn_session
 
@@ -265,6 +301,30 @@ def patch() -> None:
 # that lifetime when it is shorter. An idle transaction is reaped between its lifetime and a
 # tenth more (mongod's own reaper looks once a minute).
 SWEEP_SECONDS = 1.0
+
+
+def expired_candidates(
+    store: Any, db: str, coll: str, when: datetime.datetime
+) -> list[tuple[int, bytes, bytes]]:
+    """The documents a TTL sweep at ``when`` should look at in ``db.coll``: those its TTL indexes
+    hold below their cutoff (a superset of what expires: SecantusDB still applies each index's
+    whole filter, partial filter included, to each). An index that cannot be looked up that way
+    (a partial one, say) falls back to every document, as SecantusDB does for all of them."""
+    found: dict[int, tuple[int, bytes, bytes]] = {}
+    for _name, key_spec, options in store._iter_indexes(db, coll):
+        ttl = options.get("expireAfterSeconds")
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or len(key_spec) != 1:
+            continue  # not a TTL index SecantusDB expires by
+        (field,) = key_spec
+        if field == "_id":
+            continue
+        try:
+            cutoff = when - datetime.timedelta(seconds=float(ttl))
+        except (OverflowError, ValueError):  # a cutoff SecantusDB skips too: no candidates
+            continue
+        for row in store._candidates_iter(db, coll, {field: {"$lt": cutoff}}):
+            found.setdefault(row[0], row)
+    return list(found.values())
 
 
 def under_lock(sweep: Callable[[Any], int]) -> Callable[[Any], int]:
