@@ -78,7 +78,7 @@ minute SecantusDB walked each collection with a TTL index (the outbox's sent ent
 week; processed events, kept 30 days; idempotency keys, ...) and decoded and matched every
 document in it, holding the store's one lock, so every command waited for it: 20,000 such
 documents held reads up 0.3 s a minute, 100,000 1.9 s, and the collections grow with every
-event. Here the sweep looks up, along each TTL index, what lies below its cutoff
+event. Here the sweep looks up, along each TTL index, what lies up to its cutoff
 (``expired_candidates``; a partial index still scans), and SecantusDB applies its own filter to
 those as before: 5.8 ms at 100,000.
 
@@ -307,9 +307,12 @@ def expired_candidates(
     store: Any, db: str, coll: str, when: datetime.datetime
 ) -> list[tuple[int, bytes, bytes]]:
     """The documents a TTL sweep at ``when`` should look at in ``db.coll``: those its TTL indexes
-    hold below their cutoff (a superset of what expires: SecantusDB still applies each index's
-    whole filter, partial filter included, to each). An index that cannot be looked up that way
-    (a partial one, say) falls back to every document, as SecantusDB does for all of them."""
+    hold up to their cutoff, a superset of what expires (SecantusDB still applies each index's
+    whole filter, partial filter included, to each). Up to, not below: an index holds a date to
+    the millisecond, rounded down, so one in the cutoff's own millisecond may be before it. What
+    is not a date ranks below dates and is looked at too (an outbox entry not yet sent, with no
+    ``sent_at``): few. An index that cannot be looked up that way (a partial one, say) falls back
+    to every document, as SecantusDB does for all of them."""
     found: dict[int, tuple[int, bytes, bytes]] = {}
     for _name, key_spec, options in store._iter_indexes(db, coll):
         ttl = options.get("expireAfterSeconds")
@@ -322,7 +325,7 @@ def expired_candidates(
             cutoff = when - datetime.timedelta(seconds=float(ttl))
         except (OverflowError, ValueError):  # a cutoff SecantusDB skips too: no candidates
             continue
-        for row in store._candidates_iter(db, coll, {field: {"$lt": cutoff}}):
+        for row in store._candidates_iter(db, coll, {field: {"$lte": cutoff}}):
             found.setdefault(row[0], row)
     return list(found.values())
 

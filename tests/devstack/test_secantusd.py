@@ -787,7 +787,7 @@ def test_a_ttl_sweep_along_the_indexes_expires_what_a_scan_expires(
     assert results[0] == results[1]
     at_now, later = results[1]
     assert at_now["mixed"] == ["new", "none", "text"]  # a list expires by any date in it
-    assert set(at_now["partial"]) > {n for n in at_now["partial"] if n % 2}  # kind "b" stays
+    assert {n for n in range(18) if n % 2} <= set(at_now["partial"])  # kind "b" never expires
     assert len(later["plain"]) < len(at_now["plain"]) < 18
 
 
@@ -816,5 +816,23 @@ def test_a_ttl_sweep_reads_only_what_its_indexes_hold_below_the_cutoff(
         assert store.prune_ttl_all_collections(now=TTL_NOW) == 5
         assert matched == 5  # a scan: 500
         assert len(store.find_matching("db", "outbox", {})) == 495
+    finally:
+        store.close()
+
+
+def test_a_ttl_sweep_expires_a_document_in_its_cutoffs_own_millisecond(
+    patched: None, tmp_path: Path
+) -> None:
+    """A date is kept to the millisecond and the sweep's time to the microsecond: a document sent
+    at 11:00:00.000, an hour's TTL, expires at 12:00:00.0005 (its index entry, rounded down to the
+    millisecond, is not below that cutoff's entry but equal to it)."""
+    store = storage.Storage(str(tmp_path), ttl_sweep_seconds=0)
+    try:
+        store.create_index("db", "outbox", "sent_at", {"sent_at": 1}, {"expireAfterSeconds": 3600})
+        sent = datetime(2026, 12, 8, 11, tzinfo=UTC)
+        store.insert("db", "outbox", [{"_id": 1, "sent_at": sent}])
+        now = sent + timedelta(hours=1, microseconds=500)
+        assert store.prune_ttl_all_collections(now=now) == 1
+        assert store.find_matching("db", "outbox", {}) == []
     finally:
         store.close()
