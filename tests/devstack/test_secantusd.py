@@ -791,7 +791,7 @@ def test_a_ttl_sweep_along_the_indexes_expires_what_a_scan_expires(
     assert len(later["plain"]) < len(at_now["plain"]) < 18
 
 
-def test_a_ttl_sweep_reads_only_what_its_indexes_hold_below_the_cutoff(
+def test_a_ttl_sweep_reads_only_what_its_indexes_hold_up_to_the_cutoff(
     patched: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sweep runs once a minute under the store's one lock, and SecantusDB read and matched
