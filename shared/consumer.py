@@ -200,13 +200,14 @@ class IdempotentConsumer:
                         await self._dispatch(message, wait_for_database=patient)
                     return
                 except ConnectionFailure as exc:
+                    pause = min(wait, max(0.0, give_up_at - loop.time()))
                     log.warning(
                         "database unreachable handling message %s; trying again in %.1f s: %r",
                         message.message_id,
-                        wait,
+                        pause,
                         exc,
                     )
-                    await asyncio.sleep(min(wait, max(0.0, give_up_at - loop.time())))
+                    await asyncio.sleep(pause)
                     wait = min(wait * 2, waits.longest)
         finally:
             request_id_var.reset(token)
